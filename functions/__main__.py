@@ -1,0 +1,3 @@
+from functions.runtime.serve import main
+
+main()

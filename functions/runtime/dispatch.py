@@ -1,0 +1,143 @@
+"""From an HTTP request carrying a CloudEvent to the handler's answer.
+
+The answer follows Knative's contract (reference, section (e)): a reply event
+in the response, or 202 with an EMPTY body. A non-empty body that is not a
+CloudEvent would make the broker answer 502 and retry for nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from functions.runtime import codec, idempotency, logs, metrics, tracing
+from functions.runtime.errors import BadRequest, FunctionError, classify, error_body
+from functions.runtime.events import Event
+from functions.runtime.function import Function, Registration
+from functions.runtime.idempotency import Response
+
+log = logging.getLogger("kshop.events")
+JSON = {"content-type": "application/json"}
+_KNOWN_ATTRIBUTES = frozenset(
+    {"id", "source", "type", "specversion", "subject", "time", "datacontenttype", "dataschema"}
+)
+
+
+def validation_details(error: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"field": ".".join(str(p) for p in e["loc"]) or "data", "message": e["msg"]}
+        for e in error.errors(include_url=False)
+    ]
+
+
+async def handle(function: Function, headers: Mapping[str, str], body: bytes) -> Response:
+    """Answer one delivery. Never raises: every failure becomes its status code."""
+    started = time.perf_counter()
+    name = "invalid"
+    try:
+        event = codec.decode(headers, body)
+        name = event.get_type()
+        registration = function.handler_for(name)
+        if registration is None:
+            # Ack-and-drop would lose the event silently; 400 sends it to the
+            # dead-letter store, where it is visible and can be replayed once a
+            # handler exists. Knative does not retry a 400.
+            metrics.UNHANDLED.labels(function.name).inc()
+            name = "unhandled"
+            raise BadRequest(f"No handler for event type {event.get_type()!r}")
+        response = await _run(function, registration, event, headers)
+    except Exception as exc:
+        error = classify(exc)
+        if error.status >= 500 and not isinstance(exc, FunctionError):
+            log.exception("handler failed")
+        metrics.ERRORS.labels(function.name, name, type(exc).__name__).inc()
+        request_id = headers.get("x-request-id") or headers.get("ce-id")
+        response = Response(error.status, JSON | error.headers, error_body(error, request_id))
+    metrics.INVOCATIONS.labels(function.name, "event", name, str(response.status)).inc()
+    metrics.DURATION.labels(function.name, "event", name).observe(time.perf_counter() - started)
+    return response
+
+
+async def _run(
+    function: Function,
+    registration: Registration,
+    event: codec.CloudEvent,
+    headers: Mapping[str, str],
+) -> Response:
+    attributes = event.get_attributes()
+    structured = codec.is_structured(headers)
+    # The extension travels with the event through every broker hop; the HTTP
+    # header only covers the last one, so it is the fallback.
+    carrier = attributes if "traceparent" in attributes else headers
+    parent = tracing.parent(
+        {"traceparent": carrier.get("traceparent"), "tracestate": carrier.get("tracestate")}
+    )
+    event_id, event_type = event.get_id(), event.get_type()
+    id_token, type_token = logs.event_id.set(event_id), logs.event_type.set(event_type)
+    span = tracing.tracer().start_as_current_span(
+        f"{event_type} process",
+        context=parent,
+        kind=trace.SpanKind.CONSUMER,
+        attributes={
+            "cloudevents.event_id": event_id,
+            "cloudevents.event_type": event_type,
+            "cloudevents.event_source": event.get_source(),
+            "faas.trigger": "pubsub",
+        },
+    )
+    try:
+        with span:
+            data = _parse(registration, event.get_data())
+            received: Event[Any] = Event(
+                id=event_id,
+                source=event.get_source(),
+                type=event_type,
+                data=data,
+                subject=event.get_subject(),
+                time=event.get_time(),
+                extensions={k: v for k, v in attributes.items() if k not in _KNOWN_ATTRIBUTES},
+            )
+            if not registration.idempotent:
+                return await _invoke(function, registration, received, structured)
+            digest = idempotency.fingerprint(event_type, received.subject, event.get_data())
+            claim = await idempotency.begin(function.name, received.source, event_id, digest)
+            if isinstance(claim, Response):
+                metrics.DUPLICATES.labels(function.name, event_type).inc()
+                return claim
+            try:
+                response = await _invoke(function, registration, received, structured)
+            except BaseException:
+                await idempotency.release(claim)
+                raise
+            await idempotency.complete(claim, response)
+            return response
+    finally:
+        logs.event_id.reset(id_token)
+        logs.event_type.reset(type_token)
+
+
+def _parse(registration: Registration, data: Any) -> Any:
+    if registration.model is None:
+        return data
+    if isinstance(data, bytes | str):
+        raise BadRequest("Invalid JSON", ["event data must be a JSON object"])
+    try:
+        return registration.model.model_validate(data)
+    except ValidationError as exc:
+        raise BadRequest("Validation failed", validation_details(exc)) from None
+
+
+async def _invoke(
+    function: Function, registration: Registration, event: Event[Any], structured: bool
+) -> Response:
+    reply = await registration.handler(event)
+    if reply is None:
+        return Response(202, {}, b"")
+    metrics.PUBLISHED.labels(function.name, reply.get_type(), "reply", "sent").inc()
+    headers, body = codec.encode(reply, structured=structured)
+    return Response(200, headers, body)

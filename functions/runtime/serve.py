@@ -1,0 +1,81 @@
+"""`python -m functions`: serve the function named by $FUNCTION on $PORT."""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+import threading
+from types import FrameType
+
+import uvicorn
+from pydantic import ValidationError
+
+from functions.runtime.app import FunctionApp
+from functions.runtime.function import Function
+from functions.runtime.settings import explain, settings
+
+
+def load(name: str) -> Function:
+    """The `function` object of `functions/<name>/main.py`."""
+    module = importlib.import_module(f"functions.{name}.main")
+    found = getattr(module, "function", None)
+    if not isinstance(found, Function):
+        raise SystemExit(f"kshop: functions.{name}.main has no `function = Function(...)`")
+    return found
+
+
+class _Server(uvicorn.Server):
+    """On SIGTERM, fail readiness first, then drain in-flight work, then close pools.
+
+    Knative stops routing to a pod whose readiness fails; SHUTDOWN_DELAY gives
+    it time to notice before the listener closes.
+    """
+
+    def __init__(self, config: uvicorn.Config, app: FunctionApp) -> None:
+        super().__init__(config)
+        self.app = app
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.app.draining or sig != signal.SIGTERM or not settings().shutdown_delay:
+            self.app.draining = True
+            self._exit(sig, frame)
+            return
+        self.app.draining = True
+        timer = threading.Timer(settings().shutdown_delay, self._exit, args=(sig, frame))
+        timer.daemon = True
+        timer.start()
+
+    def _exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        # uvicorn re-raises the signal once drained, so the process would die by it;
+        # a drained function has nothing left to do and exits 0.
+        self._captured_signals.clear()
+
+
+def run(function: Function) -> None:
+    """Serve one function until SIGTERM or SIGINT."""
+    app = function.app()
+    config = uvicorn.Config(
+        app,
+        host="0.0.0.0",
+        port=settings().port,
+        loop="auto",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=25,
+    )
+    _Server(config, app).run()
+
+
+def main() -> None:
+    try:
+        name = settings().function
+    except ValidationError as exc:
+        sys.exit(f"kshop: invalid environment: {explain(exc)}")
+    if not name:
+        sys.exit("kshop: set FUNCTION to the function to serve, e.g. FUNCTION=analytics")
+    run(load(name))

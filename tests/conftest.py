@@ -1,0 +1,3 @@
+"""Shared pytest configuration; the fixtures themselves live in tests/fixtures/."""
+
+pytest_plugins = ["tests.fixtures.services"]

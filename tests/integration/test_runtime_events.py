@@ -1,0 +1,269 @@
+"""The runtime's event contract against a real Redis: status codes, idempotency, publishing."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from functions.runtime import codec, idempotency
+from functions.runtime.settings import settings
+from functions.runtime.testing import Client, cloudevent, running
+from tests.fixtures.services import ServiceEnv
+from tests.support import sample
+from tests.support.sample import Failing, Ping, Slow
+from tests.support.servers import Recorder, serving
+
+pytestmark = pytest.mark.integration
+
+ERROR_KEYS = {"error", "details", "requestId"}
+
+
+@pytest.fixture
+async def client(service_env: ServiceEnv) -> AsyncIterator[Client]:
+    settings.cache_clear()
+    async with running(sample.function) as client:
+        yield client
+
+
+# --- answers -------------------------------------------------------------------------
+
+
+async def test_a_handler_without_a_reply_answers_202_with_an_empty_body(client: Client) -> None:
+    answer = await client.send(cloudevent({"n": 1}, type="kshop.sample.noted"))
+    assert answer.status == 202
+    assert answer.body == b""
+
+
+async def test_a_reply_comes_back_in_binary_mode(client: Client) -> None:
+    answer = await client.send(Ping(message="hi", times=2))
+    assert answer.status == 200
+    assert answer.headers["ce-type"] == "kshop.sample.ponged"
+    assert answer.headers["ce-source"] == "/kshop/sample"
+    assert answer.reply is not None
+    assert answer.reply.get_data() == {"message": "hihi"}
+
+
+async def test_a_structured_request_gets_a_structured_reply(client: Client) -> None:
+    answer = await client.send(Ping(message="hi"), structured=True)
+    assert answer.headers["content-type"] == codec.STRUCTURED
+    assert json.loads(answer.body)["type"] == "kshop.sample.ponged"
+
+
+# --- bad input -----------------------------------------------------------------------
+
+
+async def test_invalid_data_is_400_with_details_and_the_handler_does_not_run(
+    client: Client,
+) -> None:
+    event = cloudevent({"message": "", "times": "many", "extra": 1}, type=Ping.event_type)
+    answer = await client.send(event)
+    assert answer.status == 400
+    body = answer.json()
+    assert set(body) == ERROR_KEYS
+    assert body["error"] == "Validation failed"
+    assert {d["field"] for d in body["details"]} == {"message", "times", "extra"}
+    assert body["requestId"] == event.get_id()
+    assert sample.runs[event.get_id()] == 0
+
+
+async def test_mongo_operators_in_place_of_a_string_are_refused(client: Client) -> None:
+    answer = await client.send(cloudevent({"message": {"$gt": ""}}, type=Ping.event_type))
+    assert answer.status == 400
+    assert answer.json()["details"][0]["field"] == "message"
+
+
+async def test_an_unknown_event_type_is_400_so_it_is_dead_lettered(client: Client) -> None:
+    answer = await client.send(cloudevent({}, type="kshop.sample.unheard"))
+    assert answer.status == 400
+    assert "kshop.sample.unheard" in answer.json()["error"]
+    metrics = (await client.http.get("/metrics")).text
+    assert 'kshop_unhandled_events_total{function="sample"} 1.0' in metrics
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "error"),
+    [
+        ({"content-type": "application/json"}, b"{}", "Not a CloudEvent"),
+        ({"content-type": codec.BATCH}, b"[]", "Batch mode"),
+        ({"content-type": codec.STRUCTURED}, b"{oops", "Invalid JSON"),
+        ({"ce-specversion": "1.0", "ce-type": "t", "ce-source": "/s"}, b"", "Invalid CloudEvent"),
+    ],
+)
+async def test_malformed_requests_are_400(
+    client: Client, headers: dict[str, str], body: bytes, error: str
+) -> None:
+    response = await client.http.post("/", headers=headers, content=body)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(error)
+
+
+async def test_an_oversized_event_is_413(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings(), "max_body_bytes", 1024)
+    assert (await client.send(Ping(message="x" * 100))).status == 200
+    answer = await client.send(cloudevent({"message": "x" * 2000}, type=Ping.event_type))
+    assert answer.status == 413
+    assert set(answer.json()) == ERROR_KEYS
+
+
+async def test_other_methods_on_the_event_path_are_not_found(client: Client) -> None:
+    assert (await client.http.get("/")).status_code == 404
+
+
+# --- failures and their retry semantics ------------------------------------------------
+
+
+@pytest.mark.parametrize(("error", "status"), [("conflict", 409), ("busy", 429), ("boom", 500)])
+async def test_handler_failures_map_to_knative_retry_statuses(
+    client: Client, error: str, status: int
+) -> None:
+    answer = await client.send(Failing(failures=1, error=error))
+    assert answer.status == status
+    assert set(answer.json()) == ERROR_KEYS
+    if status == 429:
+        assert answer.headers["retry-after"] == "3"
+
+
+async def test_an_unexpected_exception_is_logged_with_its_stack(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = await client.send(Failing(failures=1, error="boom"))
+    assert answer.status == 500
+    assert answer.json()["error"] == "Internal error"  # no internals leak to the caller
+    record = next(r for r in caplog.records if r.name == "kshop.events")
+    assert record.exc_info is not None and "boom" in str(record.exc_info[1])
+
+
+async def test_redis_down_is_503_so_knative_retries(
+    service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.servers import free_port
+
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    settings.cache_clear()
+    async with running(sample.function) as client:
+        answer = await client.send(Ping(message="hi"))
+        assert answer.status == 503
+        assert "unavailable" in answer.json()["error"]
+        ready = await client.http.get("/health/ready")
+        assert ready.status_code == 503
+        assert "redis" in ready.json()["failed"]
+
+
+async def test_readiness_checks_redis(client: Client) -> None:
+    response = await client.http.get("/health/ready")
+    assert response.status_code == 200
+    assert (await client.http.get("/health/live")).status_code == 200
+
+
+# --- idempotency -----------------------------------------------------------------------
+
+
+async def test_a_duplicate_gets_the_same_reply_without_running_again(client: Client) -> None:
+    event = cloudevent(Ping(message="once"))
+    first = await client.send(event)
+    second = await client.send(event, structured=True)  # another encoding, same event
+    assert first.status == second.status == 200
+    assert second.body == first.body
+    assert second.headers["ce-id"] == first.headers["ce-id"]
+    assert sample.runs[event.get_id()] == 1
+    metrics = (await client.http.get("/metrics")).text
+    assert 'kshop_duplicates_suppressed_total{function="sample",type="kshop.sample.pinged"}' in (
+        metrics
+    )
+
+
+async def test_the_same_id_from_another_source_is_another_event(client: Client) -> None:
+    await client.send(Ping(message="a"), id="shared", source="/one")
+    await client.send(Ping(message="a"), id="shared", source="/two")
+    assert sample.runs["shared"] == 2
+
+
+async def test_a_concurrent_duplicate_gets_429_with_retry_after(client: Client) -> None:
+    event = cloudevent(Slow(seconds=0.5))
+    first = asyncio.create_task(client.send(event))
+    await asyncio.sleep(0.1)
+    second = await client.send(event)
+    assert second.status == 429
+    assert int(second.headers["retry-after"]) >= 1
+    assert (await first).status == 202
+    assert sample.runs[event.get_id()] == 1
+
+
+async def test_the_same_key_with_another_payload_is_refused_and_not_run(client: Client) -> None:
+    await client.send(Ping(message="first"), id="k-1", source="/s")
+    answer = await client.send(Ping(message="second"), id="k-1", source="/s")
+    assert answer.status == 400
+    assert "different payload" in answer.json()["error"]
+    assert sample.runs["k-1"] == 1
+
+
+async def test_a_failed_handler_releases_the_key_so_the_retry_runs(client: Client) -> None:
+    event = cloudevent(Failing(failures=1, error="boom"))
+    assert (await client.send(event)).status == 500
+    assert (await client.send(event)).status == 202
+    assert (await client.send(event)).status == 202  # now a stored duplicate
+    assert sample.runs[event.get_id()] == 2
+
+
+async def test_the_lock_of_a_process_that_died_expires(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings(), "idempotency_lock_ttl", 1)
+    event = cloudevent(Ping(message="x"))
+    digest = idempotency.fingerprint(event.get_type(), None, event.get_data())
+    # A process takes the lock and dies before finishing: nothing ever releases it.
+    lock = await idempotency.begin("sample", event.get_source(), event.get_id(), digest)
+    assert isinstance(lock, idempotency.Lock)
+    assert (await client.send(event)).status == 429
+    await asyncio.sleep(2.1)
+    assert (await client.send(event)).status == 200
+    assert sample.runs[event.get_id()] == 1
+
+
+# --- publishing to K_SINK --------------------------------------------------------------
+
+
+async def test_publish_posts_a_binary_event_to_k_sink_with_retries(
+    service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = Recorder(statuses=[503, 502])
+    async with serving(sink) as url:
+        monkeypatch.setenv("K_SINK", url)
+        settings.cache_clear()
+        async with running(sample.function) as client:
+            answer = await client.send(cloudevent({"n": 1}, type="kshop.sample.published"))
+    assert answer.status == 202
+    assert len(sink.requests) == 3  # two 5xx, then accepted
+    delivered = sink.requests[-1]
+    assert delivered.headers["ce-type"] == "kshop.sample.ponged"
+    assert delivered.headers["ce-source"] == "/kshop/sample"
+    assert "ce-traceparent" in delivered.headers
+    assert len({r.headers["ce-id"] for r in sink.requests}) == 1  # a retry is the same event
+
+
+async def test_a_sink_that_stays_down_makes_the_event_503(
+    service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.servers import free_port
+
+    monkeypatch.setenv("K_SINK", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("PUBLISH_RETRIES", "1")
+    settings.cache_clear()
+    async with running(sample.function) as client:
+        answer = await client.send(cloudevent({"n": 1}, type="kshop.sample.published"))
+    assert answer.status == 503
+    assert "unreachable" in answer.json()["error"]
+
+
+async def test_a_4xx_from_the_sink_is_not_retried(
+    service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = Recorder(statuses=[400])
+    async with serving(sink) as url:
+        monkeypatch.setenv("K_SINK", url)
+        settings.cache_clear()
+        async with running(sample.function) as client:
+            answer = await client.send(cloudevent({"n": 1}, type="kshop.sample.published"))
+    assert answer.status == 500
+    assert len(sink.requests) == 1

@@ -1,0 +1,122 @@
+"""CloudEvents in and out: strict where Knative's broker is strict."""
+
+import json
+
+import pytest
+
+from functions.runtime import codec
+from functions.runtime.errors import BadRequest
+
+BINARY = {
+    "ce-specversion": "1.0",
+    "ce-id": "e-1",
+    "ce-source": "/tests",
+    "ce-type": "kshop.sample.pinged",
+    "content-type": "application/json",
+}
+
+
+def structured(**attributes: object) -> bytes:
+    base = {"specversion": "1.0", "id": "e-1", "source": "/tests", "type": "kshop.sample.pinged"}
+    return json.dumps({**base, **attributes}).encode()
+
+
+def rejection(headers: dict[str, str], body: bytes) -> BadRequest:
+    with pytest.raises(BadRequest) as caught:
+        codec.decode(headers, body)
+    return caught.value
+
+
+def test_binary_mode_reads_attributes_from_headers_and_data_from_body() -> None:
+    event = codec.decode(BINARY | {"ce-traceparent": "00-ab-cd-01"}, b'{"message": "hi"}')
+    assert (event.get_id(), event.get_source(), event.get_type()) == (
+        "e-1",
+        "/tests",
+        "kshop.sample.pinged",
+    )
+    assert event.get_data() == {"message": "hi"}
+    assert event.get_extension("traceparent") == "00-ab-cd-01"
+
+
+def test_structured_mode_ignores_media_type_parameters() -> None:
+    headers = {"content-type": "application/cloudevents+json; charset=utf-8"}
+    event = codec.decode(headers, structured(data={"message": "hi"}, subject="o-1"))
+    assert event.get_data() == {"message": "hi"}
+    assert event.get_subject() == "o-1"
+
+
+def test_an_event_without_time_does_not_gain_one() -> None:
+    assert "time" not in codec.decode(BINARY, b"{}").get_attributes()
+
+
+@pytest.mark.parametrize("missing", ["ce-id", "ce-source", "ce-type"])
+def test_binary_mode_names_a_missing_required_attribute(missing: str) -> None:
+    headers = {k: v for k, v in BINARY.items() if k != missing}
+    error = rejection(headers, b"{}")
+    assert error.message == "Invalid CloudEvent"
+    assert error.details == [{"attribute": missing.removeprefix("ce-"), "message": "is required"}]
+
+
+@pytest.mark.parametrize("missing", ["id", "source", "type", "specversion"])
+def test_structured_mode_names_a_missing_required_attribute(missing: str) -> None:
+    document = json.loads(structured())
+    del document[missing]
+    error = rejection({"content-type": codec.STRUCTURED}, json.dumps(document).encode())
+    assert {"attribute": missing, "message": "is required"} in error.details
+
+
+def test_an_empty_id_is_invalid() -> None:
+    error = rejection(BINARY | {"ce-id": ""}, b"{}")
+    assert error.details[0]["attribute"] == "id"
+
+
+def test_an_unknown_specversion_is_refused() -> None:
+    error = rejection(BINARY | {"ce-specversion": "2.0"}, b"{}")
+    assert error.details[0]["attribute"] == "specversion"
+
+
+def test_batch_mode_is_refused_as_knative_does() -> None:
+    error = rejection({"content-type": codec.BATCH}, b"[" + structured() + b"]")
+    assert "Batch mode" in error.message
+
+
+def test_a_plain_request_is_not_a_cloudevent() -> None:
+    assert rejection({"content-type": "application/json"}, b"{}").message.startswith(
+        "Not a CloudEvent"
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        (BINARY, b'{"message": '),
+        (BINARY, b"\xff\xfe"),
+        ({"content-type": codec.STRUCTURED}, b"{not json"),
+    ],
+)
+def test_invalid_json_is_a_bad_request(headers: dict[str, str], body: bytes) -> None:
+    assert rejection(headers, body).message == "Invalid JSON"
+
+
+def test_a_structured_body_must_be_an_object() -> None:
+    assert "JSON object" in rejection({"content-type": codec.STRUCTURED}, b"[1, 2]").message
+
+
+@pytest.mark.parametrize("value", [17, "yesterday"])
+def test_a_bad_time_is_refused(value: object) -> None:
+    rejection({"content-type": codec.STRUCTURED}, structured(time=value))
+
+
+def test_an_extension_with_an_invalid_name_is_refused() -> None:
+    error = rejection(BINARY | {"ce-Bad_Name": "x"}, b"{}")
+    assert error.details[0]["attribute"] == "bad_name"
+
+
+@pytest.mark.parametrize("as_structured", [False, True])
+def test_encode_then_decode_gives_the_same_event(as_structured: bool) -> None:
+    original = codec.decode(BINARY | {"ce-subject": "s 1/ü"}, b'{"n": 1}')
+    headers, body = codec.encode(original, structured=as_structured)
+    again = codec.decode({k.lower(): v for k, v in headers.items()}, body)
+    assert again.get_attributes() == original.get_attributes()
+    assert again.get_data() == {"n": 1}
+    assert codec.is_structured({k.lower(): v for k, v in headers.items()}) is as_structured
