@@ -33,6 +33,7 @@ class Delivery(_Model):
     )
     backoff_delay: str | None = Field(default=None, alias="backoffDelay")
     timeout: str | None = None
+    format: Literal["json", "binary"] | None = None
     dead_letter_function: str | None = Field(default=None, alias="deadLetterFunction")
 
 

@@ -9,6 +9,7 @@ Used by the pytest fixtures and by `kshop dev`. Every server is a context manage
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import shutil
@@ -241,6 +242,19 @@ class MongoServer(ProcessServer):
             return False
         finally:
             client.close()
+
+
+@functools.cache
+def mongodb_env(url: str) -> dict[str, str]:
+    """The runtime settings that a MongoDB-wire server at `url` needs.
+
+    FerretDB 1.x checks an update's filter and writes in separate steps, so a
+    status guard is atomic only within one connection (FerretDB/FerretDB#3040):
+    against it, each process keeps to one connection. Real MongoDB needs nothing.
+    """
+    with MongoClient[dict[str, object]](url, serverSelectionTimeoutMS=5000) as client:
+        build = client.admin.command("buildInfo")
+    return {"MONGODB_MAX_POOL_SIZE": "1"} if "ferretdbVersion" in build else {}
 
 
 Mail = TypedDict(

@@ -28,7 +28,7 @@ SPECVERSIONS = ("1.0",)
 _FORMAT = JSONFormat()
 _JSON_TYPES = JSONFormat.JSON_CONTENT_TYPE_PATTERN
 
-__all__ = ["BATCH", "STRUCTURED", "CloudEvent", "decode", "encode", "is_structured"]
+__all__ = ["BATCH", "STRUCTURED", "CloudEvent", "decode", "encode", "is_structured", "make"]
 
 
 def media_type(headers: Mapping[str, str]) -> str:
@@ -39,7 +39,7 @@ def is_structured(headers: Mapping[str, str]) -> bool:
     return media_type(headers) == STRUCTURED
 
 
-def _make(attributes: dict[str, Any], data: Any) -> CloudEvent:
+def make(attributes: dict[str, Any], data: Any) -> CloudEvent:
     """Build an event exactly as received.
 
     The SDK fills in a missing `id` and `time`; an event without an id must be
@@ -88,7 +88,7 @@ def decode(headers: Mapping[str, str], body: bytes) -> CloudEvent:
                 raise BadRequest("Invalid CloudEvent: a structured event is a JSON object")
             return _decode_structured(body, document)
         if "ce-specversion" in headers:
-            event = from_binary(HTTPMessage(dict(headers), body), _FORMAT, _make)
+            event = from_binary(HTTPMessage(dict(headers), body), _FORMAT, make)
             if (
                 body
                 and _JSON_TYPES.match(kind or "application/json")
@@ -112,9 +112,16 @@ def _decode_structured(body: bytes, document: dict[str, Any]) -> CloudEvent:
             raise BadRequest(
                 "Invalid CloudEvent", [{"attribute": name, "message": "must be a string"}]
             )
-    return from_structured(HTTPMessage({}, body), _FORMAT, _make)  # type: ignore[return-value]
+    return from_structured(HTTPMessage({}, body), _FORMAT, make)  # type: ignore[return-value]
 
 
 def encode(event: BaseCloudEvent, structured: bool = False) -> tuple[dict[str, str], bytes]:
     message = (_to_structured if structured else _to_binary)(event, _FORMAT)
+    data = event.get_data()
+    if structured or data is None or isinstance(data, bytes | dict):
+        return message.headers, message.body
+    # The SDK writes any other JSON value (a list, a string, true) with str(); JSON
+    # data must stay JSON on the wire.
+    if _JSON_TYPES.match(event.get_datacontenttype() or "application/json"):
+        return message.headers, json.dumps(data).encode()
     return message.headers, message.body

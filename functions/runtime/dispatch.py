@@ -101,6 +101,7 @@ async def _run(
                 subject=event.get_subject(),
                 time=event.get_time(),
                 extensions={k: v for k, v in attributes.items() if k not in _KNOWN_ATTRIBUTES},
+                cloudevent=event,
             )
             if not registration.idempotent:
                 return await _invoke(function, registration, received, structured)

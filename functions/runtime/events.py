@@ -13,10 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
+
+if TYPE_CHECKING:
+    from cloudevents.core.v1.event import CloudEvent
 
 T = TypeVar("T")
 
@@ -54,3 +57,5 @@ class Event(Generic[T]):
     subject: str | None = None
     time: datetime | None = None
     extensions: Mapping[str, Any] = field(default_factory=dict)
+    # The event as decoded, every attribute included, for sinks that keep or forward it whole.
+    cloudevent: CloudEvent | None = field(default=None, repr=False, compare=False)

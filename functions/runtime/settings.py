@@ -52,6 +52,25 @@ class Settings(BaseSettings):
 
     publish_timeout: float = Field(default=5.0, gt=0)
     publish_retries: int = Field(default=3, ge=0)
+    outbox_interval: float = Field(
+        default=2.0, gt=0, description="seconds between outbox sweeps, and an entry's age to sweep"
+    )
+
+    order_deadline_seconds: float = Field(
+        default=900.0, gt=0, description="seconds an order may take to reach payment"
+    )
+    inventory_restock_concurrency: int = Field(default=8, ge=1, le=100)
+    payment_gateway: Literal["simulated"] = "simulated"
+    payment_decline_above_cents: int = Field(
+        default=1_000_000, ge=0, description="the simulated gateway declines larger charges"
+    )
+    payment_gateway_latency: float = Field(
+        default=0.0, ge=0, description="seconds the simulated gateway takes per charge"
+    )
+    payment_gateway_failure_rate: float = Field(
+        default=0.0, ge=0, le=1, description="share of simulated gateway calls that fail"
+    )
+    shipping_eta_days: int = Field(default=3, ge=0, le=60)
 
     max_body_bytes: int = Field(default=256 * 1024, ge=1)
     cors_origins: Annotated[list[str], NoDecode] = []

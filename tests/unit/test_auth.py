@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from functions.runtime import auth
+from functions.runtime.errors import Unauthorized
 from functions.runtime.settings import settings
 from functions.runtime.testing import Client, running
 from tests.support.sample import function
@@ -61,7 +62,7 @@ async def test_no_token_is_401_with_a_challenge(client: Client) -> None:
         ("malformed", lambda: "not.a.jwt"),
         ("garbage", lambda: "abc"),
         ("bad signature", lambda: jwt.encode(claims(), SECRET + "x", algorithm="HS256")),
-        ("alg none", lambda: jwt.encode(claims(), None, algorithm="none")),
+        ("alg none", lambda: jwt.encode(claims(), "", algorithm="none")),
         (
             "expired",
             lambda: jwt.encode(claims(exp=int(time.time()) - 5), SECRET, algorithm="HS256"),
@@ -106,7 +107,7 @@ def test_rs256_tokens_are_checked_with_the_public_key() -> None:
 def test_hs256_signed_with_the_public_key_is_refused() -> None:
     # The classic confusion: an attacker signs HS256 with the (public) RSA key as secret.
     # PyJWT refuses to sign with a PEM as HMAC key, so the token is made by hand.
-    with pytest.raises(auth.Unauthorized):
+    with pytest.raises(Unauthorized):
         auth.verify(_hmac_token(RSA_PUBLIC.encode()))
 
 
@@ -129,7 +130,7 @@ def test_es256_with_the_wrong_key_family_is_refused(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("JWT_ALGORITHMS", "ES256")
     monkeypatch.setenv("JWT_PUBLIC_KEY", RSA_PUBLIC)
     settings.cache_clear()
-    with pytest.raises(auth.Unauthorized):
+    with pytest.raises(Unauthorized):
         auth.verify(jwt.encode(claims(), EC_KEY, algorithm="ES256"))
 
 
@@ -157,7 +158,7 @@ def test_audience_and_issuer_are_checked_when_configured(
     if accepted:
         assert auth.verify(token).sub == "u-1"
     else:
-        with pytest.raises(auth.Unauthorized):
+        with pytest.raises(Unauthorized):
             auth.verify(token)
 
 

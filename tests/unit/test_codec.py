@@ -120,3 +120,21 @@ def test_encode_then_decode_gives_the_same_event(as_structured: bool) -> None:
     assert again.get_attributes() == original.get_attributes()
     assert again.get_data() == {"n": 1}
     assert codec.is_structured({k.lower(): v for k, v in headers.items()}) is as_structured
+
+
+@pytest.mark.parametrize("data", [["a", 1], "text", True, 3])
+def test_json_data_that_is_not_an_object_stays_json_in_binary_mode(data: object) -> None:
+    event = codec.make(
+        {"specversion": "1.0", "id": "1", "source": "/s", "type": "t"}
+        | {"datacontenttype": "application/json"},
+        data,
+    )
+    headers, body = codec.encode(event)
+    assert json.loads(body) == data
+    assert codec.decode({k.lower(): v for k, v in headers.items()}, body).get_data() == data
+
+
+def test_binary_data_passes_byte_for_byte() -> None:
+    attributes = {"specversion": "1.0", "id": "1", "source": "/s", "type": "t"}
+    event = codec.make(attributes | {"datacontenttype": "application/octet-stream"}, b"\x00\xff")
+    assert codec.encode(event)[1] == b"\x00\xff"

@@ -1,0 +1,148 @@
+"""Events as the broker carries them, and the headers that travel with them.
+
+Knative's ingress hands the event to the channel in binary mode, and the channel
+hands it to the filter in binary mode (reference, sections (a) and (b)). So by the
+time a Trigger sees an event its extensions are text and its data is the bytes of
+a binary-mode body. The broker keeps events in that form from the moment they
+arrive, which also makes what it forwards byte-for-byte what it received.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudevents.core.formats.json import JSONFormat
+
+from functions.runtime import codec
+from functions.runtime.codec import CloudEvent
+from functions.runtime.errors import BadRequest
+
+TTL = "knativebrokerttl"
+ARRIVAL_TIME = "knativearrivaltime"
+CONTEXT_ATTRIBUTES = frozenset(
+    {"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema"}
+)
+# knative_error.go: the base64 text is capped at 1024 characters, the encoding of 768 bytes.
+ERROR_DATA_BYTES = 768
+TRACE_HEADERS = ("traceparent", "tracestate")
+_PASS_THROUGH = frozenset({"x-request-id", "retry-after"})
+_PASS_THROUGH_PREFIXES = ("knative-", "x-b3-")
+_JSON_TYPES = JSONFormat.JSON_CONTENT_TYPE_PATTERN
+
+
+def timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC, as Go's types.Timestamp writes it (no trailing zeros)."""
+    moment = moment.astimezone(UTC)
+    fraction = f".{moment.microsecond:06d}".rstrip("0") if moment.microsecond else ""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+
+
+def _text(name: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        return timestamp(value)
+    raise BadRequest(
+        "Invalid CloudEvent",
+        [{"attribute": name, "message": "an extension must be a string, integer or boolean"}],
+    )
+
+
+def event(attributes: dict[str, Any], data: Any) -> CloudEvent:
+    """A CloudEvent with exactly these attributes (the SDK would add a `time`)."""
+    had_time = "time" in attributes
+    built = CloudEvent(attributes, data)
+    if not had_time:
+        built.get_attributes().pop("time", None)
+    return built
+
+
+def _data(decoded: CloudEvent) -> bytes | None:
+    """A structured event's data as the body binary mode would carry."""
+    data = decoded.get_data()
+    if data is None or isinstance(data, bytes):
+        return data
+    if isinstance(data, str) and not _JSON_TYPES.match(
+        decoded.get_datacontenttype() or "application/json"
+    ):
+        return data.encode()
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def carried(headers: Mapping[str, str], body: bytes) -> CloudEvent:
+    """Decode an HTTP message into the carried form; BadRequest when it is not a CloudEvent."""
+    decoded = codec.decode(headers, body)
+    attributes = {
+        name: value if name in CONTEXT_ATTRIBUTES else _text(name, value)
+        for name, value in decoded.get_attributes().items()
+    }
+    data = _data(decoded) if codec.is_structured(headers) else body or None
+    return event(attributes, data)
+
+
+def encode(carried_event: CloudEvent, structured: bool) -> tuple[dict[str, str], bytes]:
+    """The HTTP headers and body that deliver a carried event in either content mode."""
+    if not structured:
+        return codec.encode(carried_event)
+    data: Any = carried_event.get_data()
+    if isinstance(data, bytes):
+        try:
+            text = data.decode()
+            json_type = _JSON_TYPES.match(carried_event.get_datacontenttype() or "application/json")
+            data = json.loads(text) if json_type else text
+        except ValueError:  # not UTF-8, or not JSON after all: stays data_base64
+            pass
+    return codec.encode(event(dict(carried_event.get_attributes()), data), structured=True)
+
+
+def view(carried_event: CloudEvent) -> dict[str, str]:
+    """Every attribute the event has, as text: what filters compare (section (b))."""
+    return {name: _text(name, value) for name, value in carried_event.get_attributes().items()}
+
+
+def with_attributes(
+    carried_event: CloudEvent,
+    add: Mapping[str, str],
+    *,
+    drop: Iterable[str] = (),
+    overwrite: bool = True,
+) -> CloudEvent:
+    """A copy with attributes added and others removed."""
+    attributes = {k: v for k, v in carried_event.get_attributes().items() if k not in drop}
+    for name, value in add.items():
+        if overwrite or name not in attributes:
+            attributes[name] = value
+    return event(attributes, carried_event.get_data())
+
+
+def error_attributes(destination: str, status: int, failure: bytes) -> dict[str, str]:
+    """knativeerror* for a failed delivery (section (d)); no data attribute for an empty body."""
+    attributes = {"knativeerrordest": destination, "knativeerrorcode": str(status)}
+    if failure:
+        # Truncate before encoding: Knative's own code overruns its buffer here.
+        encoded = base64.b64encode(failure[:ERROR_DATA_BYTES]).decode()
+        attributes["knativeerrordata"] = encoded
+    return attributes
+
+
+def pass_through(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers Knative forwards hop to hop (utils/headers.go `PassThroughHeaders`)."""
+    return {
+        name: value
+        for name, value in headers.items()
+        if name in _PASS_THROUGH or name.startswith(_PASS_THROUGH_PREFIXES)
+    }
+
+
+def travelling(headers: Mapping[str, str]) -> dict[str, str]:
+    """Pass-through headers plus the W3C trace context, which Knative's clients propagate."""
+    trace = {name: headers[name] for name in TRACE_HEADERS if name in headers}
+    return pass_through(headers) | trace

@@ -1,0 +1,112 @@
+"""orders: places orders and follows each through the saga to COMPLETED or CANCELLED."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from functions.inventory.events import InventoryRejected, InventoryReserved
+from functions.orders import deadlines, store
+from functions.orders.events import OrderCancelled, OrderCompleted, OrderCreated
+from functions.orders.machine import BEFORE_PIVOT, TERMINAL, Advance, Decision, Fact, Illegal
+from functions.payments.events import PaymentFailed, PaymentSucceeded
+from functions.runtime import BadRequest, Event, Function, NotFound, outbox
+from functions.shipping.events import ShipmentCreated
+
+function = Function(
+    "orders",
+    uses={"mongo", "redis"},
+    api="functions.orders.api:router",
+    emits=[OrderCreated, OrderCompleted, OrderCancelled],
+)
+outbox.install(function, "orders")
+function.on_startup(store.indexes)
+
+log = logging.getLogger("kshop.orders")
+PING = "dev.knative.sources.ping"
+SWEEP_BATCH = 200
+SWEEP_CONCURRENCY = 16
+
+
+async def advance(
+    order_id: str, fact: Fact, details: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], Decision]:
+    """Record a fact on the order, then send what it announced and retire its deadline."""
+    order, decision = await store.record(order_id, fact, details)
+    if isinstance(decision, Advance):
+        if decision.to in TERMINAL:
+            await outbox.flush(function, store.orders(), order_id)
+        if decision.to not in BEFORE_PIVOT:
+            await deadlines.forget(order_id)
+    else:
+        log.info("order %s: %s ignored: %s", order_id, fact, decision.why)
+    return order, decision
+
+
+async def _outcome(order_id: str, fact: Fact, details: dict[str, Any] | None = None) -> None:
+    order, decision = await advance(order_id, fact, details)
+    if isinstance(decision, Illegal):
+        # A contradiction is a bug somewhere: refused, it lands in the dead letters.
+        raise BadRequest(
+            f"Refused: {decision.why}",
+            [{"orderId": order_id, "status": order["status"], "fact": fact}],
+        )
+
+
+@function.on(InventoryReserved)
+async def reserved(event: Event[InventoryReserved]) -> None:
+    await _outcome(event.data.order_id, Fact.RESERVED)
+
+
+@function.on(InventoryRejected)
+async def rejected(event: Event[InventoryRejected]) -> None:
+    await _outcome(event.data.order_id, Fact.REJECTED)
+
+
+@function.on(PaymentSucceeded)
+async def paid(event: Event[PaymentSucceeded]) -> None:
+    payment = {"paymentId": event.data.payment_id, "amountCents": event.data.amount_cents}
+    await _outcome(event.data.order_id, Fact.PAID, {"payment": payment})
+
+
+@function.on(PaymentFailed)
+async def payment_failed(event: Event[PaymentFailed]) -> None:
+    await _outcome(event.data.order_id, Fact.PAYMENT_FAILED, {"payment": {"code": event.data.code}})
+
+
+@function.on(ShipmentCreated)
+async def shipped(event: Event[ShipmentCreated]) -> None:
+    shipment = {
+        "carrier": event.data.carrier,
+        "trackingNumber": event.data.tracking_number,
+        "eta": event.data.eta.isoformat(),
+    }
+    await _outcome(event.data.order_id, Fact.SHIPPED, {"shipment": shipment})
+
+
+async def _expire(order_id: str) -> None:
+    try:
+        _, decision = await advance(order_id, Fact.TIMEOUT)
+    except NotFound:
+        decision = None  # tracked, but its write never happened
+    if not isinstance(decision, Advance):
+        await deadlines.forget(order_id)
+
+
+# Ticks overlap harmlessly (each cancel is guarded), so no idempotency record is kept.
+@function.on(PING, idempotent=False)
+async def expire_overdue(event: Event[Any]) -> None:
+    """Cancel every order still before the pivot past its deadline."""
+    gate = asyncio.Semaphore(SWEEP_CONCURRENCY)
+
+    async def expire(order_id: str) -> None:
+        async with gate:
+            await _expire(order_id)
+
+    while True:
+        overdue = await deadlines.due(datetime.now(UTC), SWEEP_BATCH)
+        await asyncio.gather(*(expire(order_id) for order_id in overdue))
+        if len(overdue) < SWEEP_BATCH:
+            return

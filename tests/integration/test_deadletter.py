@@ -1,0 +1,393 @@
+"""The dead-letter function against real MongoDB, and replays to a real HTTP broker stand-in."""
+
+import base64
+import json
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from functions.deadletter.main import function
+from functions.runtime import auth
+from functions.runtime.settings import Settings, settings
+from functions.runtime.testing import Client, cloudevent, running
+from tests.fixtures.services import ServiceEnv
+from tests.support.servers import Recorder, free_port, serving
+
+pytestmark = pytest.mark.integration
+
+SECRET = "deadletter-test-secret-0123456789abcdef"
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+ARRIVAL = "2026-05-01T10:00:00.123Z"
+
+
+@dataclass
+class Sink:
+    url: str
+    recorder: Recorder
+
+
+def token(*permissions: str) -> str:
+    return auth.mint("operator", permissions, config=Settings(jwt_secret=SECRET))
+
+
+ALL = {"authorization": f"Bearer {token('dlq:read', 'dlq:replay', 'dlq:delete')}"}
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[Sink]:
+    recorder = Recorder()
+    async with serving(recorder) as url:
+        yield Sink(f"{url}/default/default", recorder)
+
+
+@pytest.fixture
+def env(service_env: ServiceEnv, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("JWT_SECRET", SECRET)
+    monkeypatch.setenv("K_SINK", sink.url)
+    settings.cache_clear()
+    yield
+    settings.cache_clear()
+
+
+@pytest.fixture
+async def client(env: None) -> AsyncIterator[Client]:
+    async with running(function) as client:
+        yield client
+
+
+def error_data(body: bytes) -> str:
+    """knativeerrordata as the broker makes it: base64 of at most the first 768 bytes."""
+    return base64.b64encode(body[:768]).decode()
+
+
+async def dead_letter(
+    client: Client,
+    *,
+    type: str = "kshop.order.created",
+    id: str = "evt-1",
+    code: int = 503,
+    destination: str = "http://127.0.0.1:8101",
+    arrival: str = ARRIVAL,
+    data: Any = None,
+    structured: bool = False,
+    **extensions: str,
+) -> str:
+    """Deliver one dead letter as the broker does; its record id."""
+    event = cloudevent(
+        {"orderId": "o-1", "totalCents": 1250} if data is None else data,
+        type=type,
+        id=id,
+        source="/kshop/orders",
+        extensions={
+            "traceparent": TRACEPARENT,
+            "knativearrivaltime": arrival,
+            "knativebrokerttl": "254",
+            "knativeerrordest": destination,
+            "knativeerrorcode": str(code),
+            "knativeerrordata": error_data(b'{"error": "Service unavailable", "details": []}'),
+            **extensions,
+        },
+    )
+    answer = await client.send(event, structured=structured)
+    assert (answer.status, answer.body) == (202, b"")
+    page = await list_letters(client, type=type)
+    matching = [item["id"] for item in page["items"] if item["eventId"] == id]
+    return str(matching[0])
+
+
+async def list_letters(client: Client, **params: Any) -> dict[str, Any]:
+    response = await client.http.get("/deadletter/events", params=params, headers=ALL)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def show(client: Client, id: str) -> dict[str, Any]:
+    response = await client.http.get(f"/deadletter/events/{id}", headers=ALL)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def replay(client: Client, id: str) -> httpx.Response:
+    return await client.http.post(f"/deadletter/events/{id}/replay", headers=ALL)
+
+
+# --- storing -------------------------------------------------------------------------
+
+
+async def test_a_dead_letter_is_stored_with_its_error_decoded(client: Client) -> None:
+    id = await dead_letter(client, code=503)
+    letter = await show(client, id)
+    assert letter["eventId"] == "evt-1"
+    assert letter["type"] == "kshop.order.created"
+    assert letter["source"] == "/kshop/orders"
+    assert letter["arrivalTime"] == ARRIVAL
+    assert letter["status"] == "failed"
+    assert letter["replays"] == []
+    assert letter["replayedAt"] is None
+    assert letter["error"] == {
+        "destination": "http://127.0.0.1:8101",
+        "code": 503,
+        "data": '{"error": "Service unavailable", "details": []}',
+        "message": "Service unavailable",
+    }
+    received = datetime.fromisoformat(letter["receivedAt"])
+    assert abs(datetime.now(UTC) - received) < timedelta(seconds=30)
+
+
+async def test_the_original_event_is_kept_without_what_the_broker_added(client: Client) -> None:
+    id = await dead_letter(client, dataschema="https://kshop.example/schemas/order.json")
+    event = (await show(client, id))["event"]
+    assert {k for k in event if k.startswith("knative")} == set()
+    assert event["id"] == "evt-1"
+    assert event["traceparent"] == TRACEPARENT
+    assert event["datacontenttype"] == "application/json"
+    assert event["dataschema"] == "https://kshop.example/schemas/order.json"
+    assert event["data"] == {"orderId": "o-1", "totalCents": 1250}
+
+
+async def test_error_data_cut_inside_a_character_still_reads(client: Client) -> None:
+    body = ("x" + "é" * 500).encode()  # the cut at byte 768 splits an "é"
+    event = cloudevent(
+        {},
+        type="kshop.user.created",
+        extensions={
+            "knativeerrorcode": "500",
+            "knativeerrordata": error_data(body),
+            "knativearrivaltime": ARRIVAL,
+        },
+    )
+    assert (await client.send(event)).status == 202
+    (item,) = (await list_letters(client))["items"]
+    assert item["error"]["data"] == "x" + "é" * 383 + "\ufffd"
+    assert item["error"]["message"] is None
+
+
+async def test_any_event_type_is_taken_even_without_error_attributes(client: Client) -> None:
+    event = cloudevent({"task": "x"}, type="dev.knative.sources.ping", source="/apis/v1/x")
+    assert (await client.send(event)).status == 202
+    (item,) = (await list_letters(client))["items"]
+    assert item["type"] == "dev.knative.sources.ping"
+    assert item["error"] == {"destination": None, "code": None, "data": None, "message": None}
+
+
+async def test_a_redelivered_dead_letter_is_stored_once(client: Client) -> None:
+    await dead_letter(client)
+    await dead_letter(client)
+    assert len((await list_letters(client))["items"]) == 1
+
+
+async def test_each_failed_delivery_of_one_event_is_its_own_record(client: Client) -> None:
+    await dead_letter(client, destination="http://127.0.0.1:8101")
+    await dead_letter(client, destination="http://127.0.0.1:8102")
+    # After a replay the event passed the broker again: a new arrival, a new failure.
+    await dead_letter(client, destination="http://127.0.0.1:8101", arrival="2026-05-01T11:00:00Z")
+    items = (await list_letters(client))["items"]
+    assert len(items) == 3
+    assert {i["eventId"] for i in items} == {"evt-1"}
+
+
+# --- listing -------------------------------------------------------------------------
+
+
+async def test_filters_by_type_prefix_code_and_status(client: Client) -> None:
+    await dead_letter(client, id="a", type="kshop.order.created", code=503)
+    await dead_letter(client, id="b", type="kshop.order.cancelled", code=400)
+    await dead_letter(client, id="c", type="kshop.user.created", code=400)
+
+    async def ids(**params: Any) -> set[str]:
+        return {i["eventId"] for i in (await list_letters(client, **params))["items"]}
+
+    assert await ids(type="kshop.order.created") == {"a"}
+    assert await ids(type="kshop.order.*") == {"a", "b"}
+    assert await ids(code=400) == {"b", "c"}
+    assert await ids(code=400, type="kshop.user.created") == {"c"}
+    assert await ids(source="/kshop/orders") == {"a", "b", "c"}
+    assert await ids(status="replayed") == set()
+    assert await ids(status="failed") == {"a", "b", "c"}
+
+
+async def test_filters_by_time(client: Client) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    await dead_letter(client, id="a")
+    after = datetime.now(UTC) + timedelta(seconds=1)
+
+    async def count(**params: Any) -> int:
+        return len((await list_letters(client, **params))["items"])
+
+    assert await count(since=before.isoformat()) == 1
+    assert await count(since=after.isoformat()) == 0
+    assert await count(until=before.isoformat()) == 0
+    assert await count(since=before.isoformat(), until=after.isoformat()) == 1
+    # A time without an offset is UTC.
+    assert await count(since=after.replace(tzinfo=None).isoformat()) == 0
+
+
+async def test_pages_follow_each_other_newest_first_without_gaps(client: Client) -> None:
+    for n in range(5):
+        await dead_letter(client, id=f"e{n}")
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = await list_letters(client, **params)
+        seen += [i["eventId"] for i in page["items"]]
+        pages += 1
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == ["e4", "e3", "e2", "e1", "e0"]
+    assert pages == 3
+
+
+async def test_a_bad_cursor_or_limit_is_400(client: Client) -> None:
+    for params in ({"cursor": "nonsense"}, {"limit": 0}, {"code": 42}, {"status": "lost"}):
+        response = await client.http.get("/deadletter/events", params=params, headers=ALL)
+        assert response.status_code == 400, params
+        assert set(response.json()) == {"error", "details", "requestId"}
+
+
+# --- replaying -----------------------------------------------------------------------
+
+
+async def test_replay_sends_the_original_as_it_came_and_records_it(
+    client: Client, sink: Sink
+) -> None:
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "evt-9",
+        "ce-source": "/kshop/orders",
+        "ce-type": "kshop.order.created",
+        "ce-traceparent": TRACEPARENT,
+        "ce-knativearrivaltime": ARRIVAL,
+        "ce-knativebrokerttl": "254",
+        "ce-knativeerrorcode": "503",
+        "ce-knativeerrordest": "http://127.0.0.1:8101",
+        "content-type": "application/json",
+    }
+    body = b'{ "orderId" :"o-1"}'
+    assert (await client.http.post("/", headers=headers, content=body)).status_code == 202
+    (item,) = (await list_letters(client))["items"]
+
+    response = await replay(client, item["id"])
+
+    assert response.status_code == 200, response.text
+    (sent,) = sink.recorder.requests
+    assert sent.path == "/default/default"
+    assert json.loads(sent.body) == {"orderId": "o-1"}
+    assert sent.headers["ce-id"] == "evt-9"
+    assert sent.headers["ce-source"] == "/kshop/orders"
+    assert sent.headers["ce-traceparent"] == TRACEPARENT
+    assert sent.headers["content-type"] == "application/json"
+    assert not [h for h in sent.headers if h.startswith("ce-knative")]
+    letter = response.json()
+    assert letter["status"] == "replayed"
+    (outcome,) = letter["replays"]
+    assert outcome["status"] == 202
+    assert outcome["target"] == sink.url
+    assert outcome["error"] is None
+    assert letter["replayedAt"] == outcome["at"]
+
+
+async def test_a_structured_dead_letter_is_replayed_with_the_same_attributes_and_data(
+    client: Client, sink: Sink
+) -> None:
+    id = await dead_letter(client, structured=True)
+    assert (await replay(client, id)).status_code == 200
+    (sent,) = sink.recorder.requests
+    assert not [h for h in sent.headers if h.startswith("ce-knative")]
+    assert sent.headers["ce-id"] == "evt-1"
+    assert sent.headers["ce-traceparent"] == TRACEPARENT
+    assert json.loads(sent.body) == {"orderId": "o-1", "totalCents": 1250}
+
+
+async def test_replaying_twice_is_recorded_twice(client: Client, sink: Sink) -> None:
+    id = await dead_letter(client)
+    await replay(client, id)
+    second = (await replay(client, id)).json()
+    assert [r["status"] for r in second["replays"]] == [202, 202]
+    assert second["replayedAt"] == second["replays"][1]["at"]
+    assert len(sink.recorder.requests) == 2
+
+
+async def test_a_refused_replay_is_recorded_and_the_letter_stays_failed(
+    client: Client, sink: Sink
+) -> None:
+    sink.recorder.statuses.append(400)
+    id = await dead_letter(client)
+    letter = (await replay(client, id)).json()
+    assert letter["status"] == "failed"
+    assert letter["replayedAt"] is None
+    assert [r["status"] for r in letter["replays"]] == [400]
+    assert (await list_letters(client, status="failed"))["items"][0]["id"] == id
+
+
+async def test_a_replay_to_a_broker_that_is_down_is_503_and_recorded(
+    service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JWT_SECRET", SECRET)
+    monkeypatch.setenv("K_SINK", f"http://127.0.0.1:{free_port()}/default/default")
+    settings.cache_clear()
+    async with running(function) as client:
+        id = await dead_letter(client)
+        response = await replay(client, id)
+        assert response.status_code == 503
+        assert "ConnectError" in response.json()["details"][0]
+        (outcome,) = (await show(client, id))["replays"]
+        assert outcome["status"] is None
+        assert "ConnectError" in outcome["error"]
+
+
+async def test_replaying_an_unknown_letter_is_404(client: Client, sink: Sink) -> None:
+    response = await replay(client, "0" * 24)
+    assert response.status_code == 404
+    assert sink.recorder.requests == []
+
+
+# --- deleting ------------------------------------------------------------------------
+
+
+async def test_delete_removes_one_letter(client: Client) -> None:
+    id = await dead_letter(client, id="a")
+    await dead_letter(client, id="b")
+    response = await client.http.delete(f"/deadletter/events/{id}", headers=ALL)
+    assert (response.status_code, response.content) == (204, b"")
+    assert (await client.http.get(f"/deadletter/events/{id}", headers=ALL)).status_code == 404
+    assert (await client.http.delete(f"/deadletter/events/{id}", headers=ALL)).status_code == 404
+    assert [i["eventId"] for i in (await list_letters(client))["items"]] == ["b"]
+
+
+async def test_purge_deletes_what_matches_and_needs_a_filter_or_all(client: Client) -> None:
+    await dead_letter(client, id="a", type="kshop.order.created")
+    await dead_letter(client, id="b", type="kshop.user.created")
+    await dead_letter(client, id="c", type="kshop.user.deleted")
+
+    async def purge(**params: Any) -> httpx.Response:
+        return await client.http.delete("/deadletter/events", params=params, headers=ALL)
+
+    assert (await purge()).status_code == 400
+    assert (await purge(type="kshop.user.*")).json() == {"deleted": 2}
+    assert [i["eventId"] for i in (await list_letters(client))["items"]] == ["a"]
+    assert (await purge(all="true")).json() == {"deleted": 1}
+    assert (await list_letters(client))["items"] == []
+
+
+# --- access --------------------------------------------------------------------------
+
+
+async def test_each_action_needs_its_permission(client: Client) -> None:
+    id = await dead_letter(client)
+    reader = {"authorization": f"Bearer {token('dlq:read')}"}
+    assert (await client.http.get("/deadletter/events")).status_code == 401
+    assert (await client.http.get("/deadletter/events", headers=reader)).status_code == 200
+    denied = await client.http.post(f"/deadletter/events/{id}/replay", headers=reader)
+    assert denied.status_code == 403
+    assert denied.json()["details"] == ["dlq:replay"]
+    deleting = await client.http.delete(f"/deadletter/events/{id}", headers=reader)
+    assert deleting.json()["details"] == ["dlq:delete"]
+    replayer = {"authorization": f"Bearer {token('dlq:replay')}"}
+    assert (await client.http.get(f"/deadletter/events/{id}", headers=replayer)).status_code == 403
