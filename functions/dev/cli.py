@@ -150,6 +150,17 @@ def token(
         fail(str(exc))
 
 
+@app.command()
+def catalogue() -> None:
+    """Print the event catalogue (AsyncAPI 3.0, YAML): every type, its schema, who sends
+    and who receives it, generated from the models and the Triggers."""
+    import yaml
+
+    from functions.dev.catalogue import asyncapi
+
+    typer.echo(yaml.safe_dump(asyncapi(), sort_keys=False, allow_unicode=True), nl=False)
+
+
 MailDir = Annotated[
     Path | None, typer.Option("--dir", help="The mail directory (default: that of kshop dev).")
 ]

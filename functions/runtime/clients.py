@@ -24,14 +24,18 @@ _http: httpx.AsyncClient | None = None
 def redis() -> Redis:
     global _redis
     if _redis is None:
-        from redis.asyncio import Redis
+        from redis.asyncio import BlockingConnectionPool, Redis
 
-        _redis = Redis.from_url(
+        # Blocking: a burst beyond the pool waits for a connection instead of failing.
+        pool = BlockingConnectionPool.from_url(
             settings().redis_url,
+            max_connections=settings().redis_max_connections,
+            timeout=5,
             socket_timeout=5,
             socket_connect_timeout=2,
             health_check_interval=30,
         )
+        _redis = Redis(connection_pool=pool)
     return _redis
 
 

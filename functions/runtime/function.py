@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from functions.runtime.events import Event, EventData
@@ -97,9 +98,18 @@ class Function:
         return hook
 
     def event(
-        self, data: EventData, *, subject: str | None = None, id: str | None = None
+        self,
+        data: EventData,
+        *,
+        subject: str | None = None,
+        id: str | None = None,
+        time: datetime | None = None,
     ) -> CloudEvent:
-        """A new event from this function, carrying the current trace context."""
+        """A new event from this function, carrying the current trace context.
+
+        `id` and `time` default to new ones; an outbox passes those it wrote
+        down with the state change, so a re-sent event is the same event.
+        """
         from cloudevents.core.v1.event import CloudEvent
 
         from functions.runtime import tracing
@@ -114,15 +124,22 @@ class Function:
             attributes["subject"] = subject
         if id is not None:
             attributes["id"] = id
+        if time is not None:
+            attributes["time"] = time
         return CloudEvent(attributes, data.model_dump(mode="json", by_alias=True))
 
     async def publish(
-        self, data: EventData, *, subject: str | None = None, id: str | None = None
+        self,
+        data: EventData,
+        *,
+        subject: str | None = None,
+        id: str | None = None,
+        time: datetime | None = None,
     ) -> CloudEvent:
         """Send a new event to the broker (K_SINK) and return it."""
         from functions.runtime import metrics, publisher
 
-        event = self.event(data, subject=subject, id=id)
+        event = self.event(data, subject=subject, id=id, time=time)
         try:
             await publisher.send(event)
         except Exception:

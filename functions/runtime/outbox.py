@@ -120,7 +120,10 @@ async def _publish(function: Function, item: dict[str, Any]) -> None:
     )
     with span:
         await function.publish(
-            model.model_validate(item["data"]), subject=item.get("subject"), id=item["id"]
+            model.model_validate(item["data"]),
+            subject=item.get("subject"),
+            id=item["id"],
+            time=item["time"],
         )
 
 

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     mongodb_max_pool_size: int = Field(default=100, ge=1)
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", pattern=r"^(rediss?|unix)://")
     redis_prefix: str = "kshop"
+    redis_max_connections: int = Field(default=64, ge=1)
 
     idempotency_ttl: int = Field(default=3600, ge=1, description="seconds a result is kept")
     idempotency_lock_ttl: int = Field(

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from datetime import datetime
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -74,12 +75,16 @@ async def test_flush_sends_in_order_with_the_ids_fixed_at_write_time(
     things: Collection, sink_port: int
 ) -> None:
     await write(things, "a", 1, 2, 3)
-    ids = [e["id"] for e in await pending(things, "a")]
+    written = await pending(things, "a")
+    await asyncio.sleep(0.05)  # so a time taken at publish would differ
     sink = Recorder()
     async with serving(sink, sink_port):
         await outbox.flush(sender(), things, "a")
     assert numbers(sink.requests) == [1, 2, 3]
-    assert [r.headers["ce-id"] for r in sink.requests] == ids
+    assert [r.headers["ce-id"] for r in sink.requests] == [e["id"] for e in written]
+    assert [datetime.fromisoformat(r.headers["ce-time"]) for r in sink.requests] == [
+        e["time"] for e in written
+    ]
     assert {r.headers["ce-type"] for r in sink.requests} == {"kshop.outboxtest.noted"}
     assert {r.headers["ce-source"] for r in sink.requests} == {"/kshop/outboxtest"}
     assert {r.headers["ce-subject"] for r in sink.requests} == {"a"}

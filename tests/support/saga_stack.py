@@ -60,6 +60,9 @@ class SagaStack:
     logs: Path
     # A function's URL as the broker should call it, from its real URL: a proxy's, say.
     route: Callable[[str, str], str] | None = None
+    # Deliveries in flight per Trigger: a MongoDB-wire server that serialises writes
+    # (FerretDB on SQLite) only turns a deeper queue into lock timeouts and retries.
+    concurrency: int = 16
     topology: Topology = field(default_factory=lambda: fast_ticks(topology.load()))
     records: list[Record] = field(default_factory=list)
     processes: dict[str, Process] = field(default_factory=dict)
@@ -85,6 +88,7 @@ class SagaStack:
                 endpoints,
                 url=f"http://127.0.0.1:{broker_port}",
                 on_record=self.records.append,
+                concurrency=self.concurrency,
                 drain_timeout=5,
             )
             await self.broker.start()

@@ -72,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(
         stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
     )
+    # The delivery records say what happened; a line per HTTP call would bury them.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         broker = Broker(
             topology.load(args.topology),

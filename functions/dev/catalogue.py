@@ -10,8 +10,11 @@ import importlib
 from typing import Any
 
 from functions import topology
-from functions.runtime.events import CATALOGUE
+from functions.dev.broker.filters import Result, compile_trigger
+from functions.runtime.events import CATALOGUE, EventData
 from functions.runtime.function import Function
+
+PING = "dev.knative.sources.ping"
 
 
 def functions() -> dict[str, Function]:
@@ -23,14 +26,38 @@ def functions() -> dict[str, Function]:
     return found
 
 
+def models() -> dict[str, type[EventData]]:
+    """kshop's own event types: those modelled in `functions`, not in tests or benchmarks."""
+    functions()  # importing every function registers its models
+    return {t: m for t, m in sorted(CATALOGUE.items()) if m.__module__.startswith("functions.")}
+
+
+def subscribers(event_type: str, source: str) -> list[str]:
+    """The functions the broker delivers an event of this type and source to."""
+    loaded = topology.load()
+    attributes = {"specversion": "1.0", "id": "catalogue", "type": event_type, "source": source}
+    found = {
+        name
+        for name, function in loaded.enabled().items()
+        for trigger in function.triggers
+        if compile_trigger(trigger)(attributes) != Result.FAIL
+    }
+    if event_type == PING:
+        found |= {p.sink for p in loaded.ping_sources}
+    return sorted(found)
+
+
 def asyncapi() -> dict[str, Any]:
+    """Channels per event type; senders from `emits`, receivers from the Triggers."""
     deployed = functions()
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
-    for event_type, model in sorted(CATALOGUE.items()):
+    for event_type, model in models().items():
         channel = event_type.replace(".", "-")
         emitters = sorted(n for n, f in deployed.items() if model in f.emits)
-        consumers = sorted(n for n, f in deployed.items() if f.handler_for(event_type) is not None)
+        consumers = sorted(
+            {c for e in emitters or ["kshop"] for c in subscribers(event_type, f"/kshop/{e}")}
+        )
         channels[channel] = {
             "address": event_type,
             "description": (model.__doc__ or "").strip(),

@@ -1,0 +1,1 @@
+"""Benchmarks: cold start and throughput of a kshop function against two baselines."""

@@ -1,0 +1,1 @@
+"""The servers the benchmarks start, one module per contender."""

@@ -1,0 +1,18 @@
+"""A kshop function that does nothing, so throughput measures the runtime alone.
+
+Its handler is idempotent (the default), so every event still takes and
+completes a lock in Redis, is measured in /metrics and gets a span.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.runtime import Event, Function
+
+function = Function("bench")
+
+
+@function.on("bench.noop")
+async def noop(event: Event[Any]) -> None:
+    return None

@@ -1,0 +1,437 @@
+"""What both benchmarks share: the contenders, their processes, Redis, events and tables."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import http.server
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import FrameType
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = ROOT / ".venv" / "bin" / "python"
+HOST = "127.0.0.1"
+MIB = 1024 * 1024
+# How often a cold-start probe tries to connect: fine enough that the poll
+# adds at most a few ms to a start-up measured in hundreds.
+POLL_INTERVAL = 0.005
+
+
+class BenchError(RuntimeError):
+    """A contender did not start or answer; the benchmark exits non-zero."""
+
+
+@dataclass(frozen=True)
+class Contender:
+    key: str
+    label: str
+    server: str  # how it is served, for the table
+    argv: tuple[str, ...]  # after the interpreter
+    env: Mapping[str, str] = field(default_factory=dict)
+    uses_redis: bool = False
+
+    def environment(self, port: int, redis_url: str | None) -> dict[str, str]:
+        # Nothing from the caller's shell may switch a feature on or off unseen:
+        # no PYTHON* (import paths, -X options), no OTEL_* (span export).
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "OTEL_"))}
+        env.update(self.env)
+        env["PORT"] = str(port)
+        # func-python reads its own variable for the address to bind.
+        env["LISTEN_ADDRESS"] = f"{HOST}:{port}"
+        if self.uses_redis:
+            if redis_url is None:
+                raise BenchError(f"{self.label} needs Redis")
+            env["REDIS_URL"] = redis_url
+            # A fresh prefix per process: no run sees another's idempotency records.
+            env["REDIS_PREFIX"] = f"bench-{uuid.uuid4().hex[:12]}"
+        return env
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+UVICORN = "uvicorn 1 worker, uvloop, httptools"
+FASTAPI = Contender("fastapi", "bare FastAPI", UVICORN, ("-m", "bench.apps.bare_fastapi"))
+FUNC_PYTHON = Contender(
+    "func-python",
+    f"func-python {_version('func-python')}",
+    "hypercorn (its own), asyncio loop, h11",
+    ("-m", "bench.apps.func_python_fn"),
+)
+
+
+def kshop_analytics() -> Contender:
+    """analytics with every runtime feature on: idempotency, metrics, tracing, JSON logs."""
+    return Contender(
+        "kshop",
+        "kshop analytics",
+        UVICORN,
+        ("-m", "bench.apps.kshop_serve"),
+        {"FUNCTION": "analytics", "LOG_LEVEL": "INFO"},
+        uses_redis=True,
+    )
+
+
+def with_otlp(contender: Contender, endpoint: str) -> Contender:
+    """The same kshop contender with span export over OTLP/HTTP turned on."""
+    env = {**contender.env, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
+    return replace(contender, label=f"{contender.label} + OTLP", env=env)
+
+
+def kshop_noop() -> Contender:
+    """A no-op handler with idempotency on Redis, metrics and tracing."""
+    return Contender(
+        "kshop",
+        "kshop no-op",
+        UVICORN,
+        ("-m", "bench.apps.kshop_serve", "bench.apps.noop_function"),
+        {"FUNCTION": "bench", "LOG_LEVEL": "INFO"},
+        uses_redis=True,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# -- processes ---------------------------------------------------------------
+
+
+class Server:
+    """One contender's process, in a session of its own so it dies with its children."""
+
+    def __init__(
+        self, contender: Contender, redis_url: str | None, logdir: Path, python: Path = PYTHON
+    ) -> None:
+        self.contender = contender
+        self.port = free_port()
+        self.env = contender.environment(self.port, redis_url)
+        self.argv = [str(python), *contender.argv]
+        self.log = logdir / f"{contender.key}-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started = 0.0
+
+    def start(self) -> float:
+        """Exec the server; returns the perf_counter time taken just before the exec."""
+        with self.log.open("wb") as log:
+            self.started = time.perf_counter()
+            self.process = subprocess.Popen(
+                self.argv,
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self.started
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise BenchError(f"{self.contender.label} is not running")
+        return self.process.pid
+
+    def check_alive(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            code = None if self.process is None else self.process.returncode
+            raise BenchError(f"{self.contender.label} exited (code {code}).\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(text[-lines:]) or "(empty log)"
+
+    def stop(self, grace: float = 0.0) -> None:
+        """Kill the whole process group; SIGTERM first when a grace period is given."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if grace > 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(grace)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@contextlib.contextmanager
+def servers_cleanup() -> Iterator[list[Server]]:
+    """Every server appended to the list is killed on the way out, whatever happens."""
+    started: list[Server] = []
+    try:
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+
+
+def terminate_on_sigterm() -> None:
+    """Make SIGTERM unwind like Ctrl-C, so the finally blocks kill what we started."""
+
+    def raise_exit(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, raise_exit)
+
+
+def rss_tree(pid: int) -> int:
+    """VmRSS in bytes of a process and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                # The command name may hold spaces and parentheses; fields follow the last ")".
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo.extend(children.get(current, []))
+        total += _vmrss(current)
+    return total
+
+
+def _vmrss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+# -- Redis -------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A throwaway redis-server on a free loopback port; yields its URL."""
+    try:
+        from functions.dev.services import RedisServer
+    except ImportError:  # the dev services module moved or broke: start it by hand
+        yield from _plain_redis()
+        return
+    with RedisServer() as server:
+        yield server.url
+
+
+def _plain_redis() -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise BenchError("redis-server not found; apt-get install redis-server")
+    port = free_port()
+    argv = [binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise BenchError("redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis://{HOST}:{port}/0"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+class _OtlpSink(http.server.BaseHTTPRequestHandler):
+    """Accepts OTLP/HTTP exports and drops them: a collector that costs nothing."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # one line per export would drown the tables
+
+
+@contextlib.contextmanager
+def otlp_sink() -> Iterator[str]:
+    """A loopback OTLP/HTTP endpoint in a thread; yields its base URL."""
+    server = http.server.ThreadingHTTPServer((HOST, 0), _OtlpSink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{HOST}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# -- CloudEvents -------------------------------------------------------------
+
+# Kept identical for every contender; the baselines ignore what they do not use.
+EVENT_BODY = json.dumps({"userId": "u-1", "totalCents": 1250}).encode()
+
+
+def event_headers(event_type: str) -> dict[str, str]:
+    """Binary-mode CloudEvent headers with a fresh id and a sampled trace context."""
+    trace_id, span_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    return {
+        "content-type": "application/json",
+        "ce-specversion": "1.0",
+        "ce-id": str(uuid.uuid4()),
+        "ce-source": "/bench",
+        "ce-type": event_type,
+        "ce-time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "traceparent": f"00-{trace_id}-{span_id}-01",
+    }
+
+
+def post_event(port: int, event_type: str, timeout: float) -> int:
+    """POST one new CloudEvent; the status. OSError when nothing listens yet."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        connection.request("POST", "/", EVENT_BODY, event_headers(event_type))
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def first_answer(server: Server, event_type: str, timeout: float) -> tuple[float, int]:
+    """Poll with a new event every POLL_INTERVAL until a 2xx; (perf_counter time, status)."""
+    deadline = time.perf_counter() + timeout
+    last = "no connection"
+    while time.perf_counter() < deadline:
+        server.check_alive()
+        try:
+            status = post_event(
+                server.port, event_type, timeout=max(0.1, deadline - time.perf_counter())
+            )
+        except (ConnectionError, http.client.HTTPException, TimeoutError) as exc:
+            # Refused until the server listens; reset if it closes a half-ready socket.
+            last = type(exc).__name__
+            time.sleep(POLL_INTERVAL)
+            continue
+        if 200 <= status < 300:
+            return time.perf_counter(), status
+        if status != 429 and status < 500:
+            raise BenchError(
+                f"{server.contender.label} refused the event with {status}.\n{server.log_tail()}"
+            )
+        last = f"HTTP {status}"  # 429/5xx: not ready yet; Knative would retry too
+        time.sleep(POLL_INTERVAL)
+    raise BenchError(
+        f"{server.contender.label} gave no 2xx within {timeout:g} s (last: {last}).\n"
+        f"{server.log_tail()}"
+    )
+
+
+# -- reporting ---------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100), interpolated between the closest ranks."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
+    """A Markdown table: the first `left` columns (names) left-aligned, numbers right."""
+    widths = [max(len(str(row[i])) for row in (header, *rows)) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            str(c).ljust(w) if i < left else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = ["-" * w if i < left else "-" * (w - 1) + ":" for i, w in enumerate(widths)]
+    return "\n".join([line(header), "| " + " | ".join(rule) + " |", *(line(r) for r in rows)])
+
+
+def times(factor: float) -> str:
+    return f"{factor:.2f}×"  # noqa: RUF001  (the multiplication sign is meant)
+
+
+def ratio(value: float, base: float) -> str:
+    return times(value / base) if base else "n/a"
+
+
+def machine() -> str:
+    """One line of context to print above a table: noise is part of every number."""
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}, "
+        f"load average {load}, {time.strftime('%Y-%m-%d %H:%M %Z')}, commit {_commit()}"
+    )
+
+
+def _commit() -> str:
+    """The tree measured; "+changes" when it differs from that commit."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "functions"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    return f"{head or 'none'}{'+changes' if dirty else ''}"
+
+
+def logdir(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"kshop-{prefix}-"))
+
+
+def fail(error: BaseException) -> int:
+    print(f"\n{type(error).__name__}: {error}", file=sys.stderr)
+    return 1
