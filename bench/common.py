@@ -24,6 +24,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 
+from functions.dev.services import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
 HOST = "127.0.0.1"
@@ -86,8 +88,8 @@ def kshop_analytics() -> Contender:
         "kshop",
         "kshop analytics",
         UVICORN,
-        ("-m", "bench.apps.kshop_serve"),
-        {"FUNCTION": "analytics", "LOG_LEVEL": "INFO"},
+        ("-m", "functions"),
+        {"FUNCTION": "analytics", "LOG_LEVEL": "INFO", "HOST": HOST},
         uses_redis=True,
     )
 
@@ -104,17 +106,10 @@ def kshop_noop() -> Contender:
         "kshop",
         "kshop no-op",
         UVICORN,
-        ("-m", "bench.apps.kshop_serve", "bench.apps.noop_function"),
-        {"FUNCTION": "bench", "LOG_LEVEL": "INFO"},
+        ("-m", "bench.apps.noop_function"),
+        {"LOG_LEVEL": "INFO", "HOST": HOST},
         uses_redis=True,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # -- processes ---------------------------------------------------------------

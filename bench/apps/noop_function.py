@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.runtime import Event, Function
+from functions.runtime.serve import run
 
 function = Function("bench")
 
@@ -16,3 +17,7 @@ function = Function("bench")
 @function.on("bench.noop")
 async def noop(event: Event[Any]) -> None:
     return None
+
+
+if __name__ == "__main__":
+    run(function)

@@ -113,6 +113,7 @@ def plan(
     urls = {name: f"http://{HOST}:{port}" for name, port in ports.items()}
     local = {
         "PYTHONUNBUFFERED": "1",
+        "HOST": HOST,  # a dev stack is for this machine only
         "K_SINK": broker,
         "MONGODB_URL": servers.mongodb,
         **mongodb_env(servers.mongodb),

@@ -58,7 +58,7 @@ def run(function: Function) -> None:
     app = function.app()
     config = uvicorn.Config(
         app,
-        host="0.0.0.0",
+        host=settings().host,
         port=settings().port,
         loop="auto",
         http="httptools",

@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
     function: str = ""
+    host: str = "0.0.0.0"  # Knative routes to the pod's address; kshop dev uses 127.0.0.1
     port: int = Field(default=8080, ge=1, le=65535)
     k_sink: str | None = Field(default=None, pattern=r"^https?://")
 

@@ -41,6 +41,13 @@ class Answer:
         except BadRequest:
             return None
 
+    @property
+    def data(self) -> Any:
+        """The reply event's data; an AssertionError when there is no reply."""
+        reply = self.reply
+        assert reply is not None, f"no reply event: {self.status} {self.body!r}"
+        return reply.get_data()
+
     def json(self) -> Any:
         return json.loads(self.body)
 

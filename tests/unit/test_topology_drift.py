@@ -54,9 +54,7 @@ def test_every_handler_is_fed_by_a_trigger(name: str, event_type: str) -> None:
 
 def test_every_emitted_type_has_a_consumer() -> None:
     unheard = [
-        t
-        for t in MODELS
-        if sources(t) and not any(catalogue.subscribers(t, s) for s in sources(t))
+        t for t in MODELS if sources(t) and not any(catalogue.subscribers(t, s) for s in sources(t))
     ]
     assert unheard == []
 
