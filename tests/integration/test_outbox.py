@@ -2,8 +2,8 @@
 
 import asyncio
 import json
-from datetime import datetime
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import pytest
