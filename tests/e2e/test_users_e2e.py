@@ -15,12 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_local_knative import KSHOP, Dev, eventually, start_dev, stop_dev, user_env
+from tests.support.kshop_dev import KSHOP, Dev, eventually, start_dev, stop_dev, user_env
 
 pytestmark = pytest.mark.e2e
 
 GRACE = {"name": "Grace Hopper", "email": "grace@example.com"}
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "users.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def walkthrough() -> str:
+    """The shell blocks of the README's users section, as a reader would paste them."""
+    section = README.read_text().split("\n## Users, notifications and analytics\n", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    return "\n".join(re.findall(r"```sh\n(.*?)```", section, re.DOTALL))
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +120,9 @@ def test_one_welcome_email_and_one_count_even_when_delivered_twice(dev: Dev) -> 
     assert json.loads(body) == user
 
 
-def test_the_walkthrough_in_the_docs_runs_as_written(dev: Dev) -> None:
+def test_the_walkthrough_in_the_readme_runs_as_written(dev: Dev) -> None:
     functions = dev.endpoints["functions"]
-    script = "\n".join(re.findall(r"```sh\n(.*?)```", DOCS.read_text(), re.DOTALL))
+    script = walkthrough()
     script = script.replace("http://localhost:8103", functions["users"])
     script = script.replace("http://localhost:8101", functions["analytics"])
     # A reader waits a moment for the mail; the script has to wait explicitly.
