@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 # jsonschema ships no type hints; this is the one place the tests use it.
-from jsonschema import Draft7Validator  # type: ignore[import-untyped,unused-ignore]
-from jsonschema.exceptions import best_match  # type: ignore[import-untyped,unused-ignore]
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import best_match
 
 from functions.dev.services import tools_dir
 
