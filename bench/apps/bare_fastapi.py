@@ -27,6 +27,7 @@ if __name__ == "__main__":
         port=int(os.environ["PORT"]),
         loop="auto",  # uvloop, which is installed
         http="httptools",
+        ws="none",
         lifespan="on",
         access_log=False,
         log_config=None,

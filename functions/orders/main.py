@@ -36,6 +36,9 @@ async def advance(
     """Record a fact on the order, then send what it announced and retire its deadline."""
     order, decision = await store.record(order_id, fact, details)
     if isinstance(decision, Advance):
+        log.info(
+            "order %s: %s -> %s on %s", order_id, order["history"][-2]["status"], decision.to, fact
+        )
         if decision.to in TERMINAL:
             await outbox.flush(function, store.orders(), order_id)
         if decision.to not in BEFORE_PIVOT:

@@ -9,7 +9,9 @@ card is a gateway token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -86,47 +88,56 @@ class SimulatedGateway:
     def books() -> AsyncCollection[dict[str, Any]]:
         return clients.mongo()["simulated_gateway"]
 
-    async def _weather(self) -> None:
-        if self.rng.random() < self.failure_rate / 2:
-            raise GatewayUnavailable("the simulated gateway timed out")
+    @contextlib.asynccontextmanager
+    async def _weather(self) -> AsyncIterator[None]:
+        """One call's luck, drawn once: it fails before taking effect, after, or not at all."""
+        draw = self.rng.random()
+        if draw < self.failure_rate / 2:
+            raise GatewayUnavailable("the simulated gateway is unavailable")
+        yield
+        if draw < self.failure_rate:
+            raise GatewayUnavailable("the simulated gateway timed out after the call")
 
     async def charge(self, key: str, amount_cents: int, currency: str, token: str) -> Charge:
-        await self._weather()
-        # Authorising a card is the slow call; lookups and refunds are not.
-        await asyncio.sleep(self.latency)
-        code = decline_code(token, amount_cents, self.decline_above_cents)
-        entry = {
-            "_id": key,
-            "chargeId": f"ch_{uuid_utils.uuid7().hex}",
-            "amountCents": amount_cents,
-            "currency": currency,
-            "approved": code is None,
-            "declineCode": code,
-            "refundId": None,
-            "createdAt": datetime.now(UTC),
-        }
-        try:
-            await self.books().insert_one(entry)
-        except DuplicateKeyError:
-            entry = await self.books().find_one({"_id": key}) or entry
-        await self._weather()
+        async with self._weather():
+            # Authorising a card is the slow call; lookups and refunds are not.
+            await asyncio.sleep(self.latency)
+            code = decline_code(token, amount_cents, self.decline_above_cents)
+            entry = {
+                "_id": key,
+                "chargeId": f"ch_{uuid_utils.uuid7().hex}",
+                "amountCents": amount_cents,
+                "currency": currency,
+                "approved": code is None,
+                "declineCode": code,
+                "refundId": None,
+                "createdAt": datetime.now(UTC),
+            }
+            try:
+                await self.books().insert_one(entry)
+            except DuplicateKeyError:
+                entry = await self.books().find_one({"_id": key}) or entry
         return _charge(entry)
 
     async def find(self, key: str) -> Charge | None:
-        await self._weather()
-        entry = await self.books().find_one({"_id": key})
+        async with self._weather():
+            entry = await self.books().find_one({"_id": key})
         return _charge(entry) if entry else None
 
     async def refund(self, key: str) -> Charge:
-        await self._weather()
-        entry = await self.books().find_one_and_update(
-            {"_id": key, "approved": True, "refundId": None},
-            {"$set": {"refundId": f"re_{uuid_utils.uuid7().hex}", "refundedAt": datetime.now(UTC)}},
-            return_document=ReturnDocument.AFTER,
-        ) or await self.books().find_one({"_id": key, "approved": True})
+        async with self._weather():
+            entry = await self.books().find_one_and_update(
+                {"_id": key, "approved": True, "refundId": None},
+                {
+                    "$set": {
+                        "refundId": f"re_{uuid_utils.uuid7().hex}",
+                        "refundedAt": datetime.now(UTC),
+                    }
+                },
+                return_document=ReturnDocument.AFTER,
+            ) or await self.books().find_one({"_id": key, "approved": True})
         if entry is None:
             raise ValueError(f"no approved charge under {key!r} to refund")
-        await self._weather()
         return _charge(entry)
 
 

@@ -62,6 +62,7 @@ def run(function: Function) -> None:
         port=settings().port,
         loop="auto",
         http="httptools",
+        ws="none",  # a function serves no websockets; a stray wsproto must not load
         lifespan="on",
         access_log=False,
         log_config=None,

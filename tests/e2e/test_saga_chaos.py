@@ -22,7 +22,9 @@ from typing import Any
 import httpx
 import pytest
 
+from functions.inventory.reservations import reservations
 from functions.orders.machine import Status
+from functions.orders.store import orders
 from functions.payments.store import payments
 from tests.support.chaos import ChaosProxy
 from tests.support.saga_stack import eventually
@@ -36,14 +38,18 @@ pytestmark = pytest.mark.e2e
 ORDERS = 200
 CUSTOMERS = 10
 DEADLINE = 40
-# How long after its deadline an order may still be open: a tick, a retry, a replay.
-GRACE = 45
-STOCK = {"pen": 150, "ink": 60, "pad": 40, "cap": 20, "nib": 8}
+# How long after its deadline an order may still be open. Ticks, retries and the
+# replay of dead letters take seconds; the rest is the backlog of 200 orders at
+# once on FerretDB over SQLite, which on two cores ends about 3.5 orders a second.
+GRACE = 90
+# Seconds without any order changing status that count as "nothing moves".
+QUIET = 8
+STOCK = {"pen": 200, "ink": 100, "pad": 60, "cap": 30, "nib": 8}
 CHAOS_ENV = {
     "ORDER_DEADLINE_SECONDS": str(DEADLINE),
     # A killed process's idempotency locks must expire while the broker still retries.
     "IDEMPOTENCY_LOCK_TTL": "2",
-    "OUTBOX_INTERVAL": "0.5",
+    "OUTBOX_INTERVAL": "1",
     "PAYMENT_GATEWAY_FAILURE_RATE": "0.05",
     "PAYMENT_GATEWAY_LATENCY": "0.02",
 }
@@ -83,7 +89,7 @@ async def chaos_shop(
 async def place(run: Run, client: httpx.AsyncClient, n: int, customer: dict[str, str]) -> None:
     """One customer's order, retried with its Idempotency-Key until orders answers."""
     rng = run.rng
-    skus = rng.sample(sorted(STOCK), rng.randint(1, 3))
+    skus = rng.sample(sorted(STOCK), rng.randint(1, 2))
     lines = [{"sku": sku, "quantity": rng.randint(1, 3)} for sku in skus]
     token = "tok_declined" if rng.random() < 0.15 else "tok_visa"
     body = {"items": lines, "paymentToken": token}
@@ -109,21 +115,57 @@ async def crash_and_restart(run: Run) -> None:
     await run.shop.stack.restart(run.victim)
 
 
+async def settle(run: Run, started: float) -> None:
+    """Wait until every order before the pivot has ended and nothing moves any more.
+
+    An order past the pivot whose event was dead-lettered moves again only
+    once the dead letters are replayed, so waiting longer would be waiting for
+    nothing.
+    """
+    seen: Counter[str] = Counter()
+    still_since = time.monotonic()
+    give_up = time.monotonic() + DEADLINE + GRACE
+    while time.monotonic() < give_up:
+        statuses = Counter(o["status"] for o in (await all_orders()).values())
+        if statuses != seen:
+            print(f"{time.monotonic() - started:6.1f} s {dict(statuses)}")
+            seen, still_since = statuses, time.monotonic()
+        if statuses.keys() <= {"COMPLETED", "CANCELLED"}:
+            return
+        before_pivot = statuses["PENDING"] + statuses["RESERVED"]
+        if not before_pivot and time.monotonic() - still_since > QUIET:
+            return
+        await asyncio.sleep(1)
+
+
 async def replay_dead_letters(run: Run) -> Counter[int | None]:
-    """Invariant 6: each dead letter carries its error, and replays."""
+    """Invariant 6: each dead letter carries its error, and replays to completion.
+
+    A replayed event that fails again comes back as a new letter: rounds go on
+    until none is left unreplayed.
+    """
     deadletter = run.shop.stack.http("deadletter")
     reader = bearer("ops", "dlq:read", "dlq:replay")
     codes: Counter[int | None] = Counter()
-    listed = await deadletter.get("/deadletter/events", params={"limit": 500}, headers=reader)
-    assert listed.status_code == 200, listed.text
-    page = listed.json()
-    for letter in page["items"]:
-        assert letter["error"]["code"] is not None, letter
-        assert letter["error"]["destination"], letter
-        codes[letter["error"]["code"]] += 1
-        replayed = await deadletter.post(f"/deadletter/events/{letter['id']}/replay", headers=reader)
-        assert replayed.status_code == 200, replayed.text
-    return codes
+    for _ in range(10):
+        query: dict[str, str | int] = {"limit": 500, "status": "failed"}
+        listed = await deadletter.get("/deadletter/events", params=query, headers=reader)
+        assert listed.status_code == 200, listed.text
+        letters = listed.json()["items"]
+        if not letters:
+            return codes
+        for letter in letters:
+            assert letter["error"]["code"] is not None, letter
+            assert letter["error"]["destination"], letter
+            codes[letter["error"]["code"]] += 1
+
+            async def replayed(letter_id: str = letter["id"]) -> bool:
+                path = f"/deadletter/events/{letter_id}/replay"
+                return (await deadletter.post(path, headers=reader)).status_code == 200
+
+            await eventually(replayed, within=30, every=0.5, what=f"replay of {letter['id']}")
+        await asyncio.sleep(5)  # long enough for a replay to fail again, if it does
+    raise AssertionError("dead letters kept coming back after 10 rounds of replays")
 
 
 async def violations(run: Run) -> tuple[list[str], dict[str, Any]]:
@@ -191,6 +233,23 @@ async def violations(run: Run) -> tuple[list[str], dict[str, Any]]:
     return found, counts
 
 
+async def explain(run: Run, found: list[str]) -> None:
+    """Write what the broker did, and the state of each order named in a violation."""
+    logs = run.shop.stack.logs
+    with (logs / "broker-records.txt").open("w") as out:
+        for at, record in run.shop.stack.records:
+            out.write(f"{at:.3f} {record}\n")
+    named = {word for line in found for word in line.split() if word.startswith("ord_")}
+    named |= {o for line in found if "still held" in line for o in run.placed if o in line}
+    with (logs / "stuck-orders.txt").open("w") as out:
+        for order_id in sorted(named):
+            order = await orders().find_one({"_id": order_id})
+            out.write(f"{order_id}\n  order {order}\n")
+            out.write(f"  reservation {await reservations().find_one({'_id': order_id})}\n")
+            out.write(f"  payment {await payments().find_one({'_id': order_id})}\n")
+    print(f"  broker records and stuck orders written to {logs}")
+
+
 async def test_the_saga_keeps_its_invariants_under_chaos(
     chaos_shop: tuple[Shop, ChaosProxy],
 ) -> None:
@@ -210,13 +269,7 @@ async def test_the_saga_keeps_its_invariants_under_chaos(
             )
         placed_in = time.monotonic() - started
 
-        async def all_ended() -> bool:
-            orders = await all_orders()
-            print(f"{time.monotonic() - started:6.1f} s", Counter(o["status"] for o in orders.values()))
-            return all(orders[o]["status"] in ("COMPLETED", "CANCELLED") for o in run.placed)
-
-        with contextlib.suppress(TimeoutError):
-            await eventually(all_ended, within=DEADLINE + GRACE, every=5, what="the ends")
+        await settle(run, started)
         ended_in = time.monotonic() - started
         dead_letters = await replay_dead_letters(run)
 
@@ -225,7 +278,7 @@ async def test_the_saga_keeps_its_invariants_under_chaos(
 
         # The replays, and the compensations still in flight, settle.
         with contextlib.suppress(TimeoutError):
-            await eventually(consistent, within=30, every=0.5, what="the invariants")
+            await eventually(consistent, within=60, every=1, what="the invariants")
         found, counts = await violations(run)
         print(
             f"\nchaos seed {SEED}: killed {run.victim}; {len(run.placed)} orders placed in "
@@ -241,4 +294,5 @@ async def test_the_saga_keeps_its_invariants_under_chaos(
         assert not found, f"{len(found)} violations (seed {SEED}):\n" + "\n".join(found[:40])
     except BaseException:
         print(f"\nchaos test failed: rerun with KSHOP_CHAOS_SEED={SEED}")
+        await explain(run, (await violations(run))[0])
         raise

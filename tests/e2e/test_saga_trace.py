@@ -5,7 +5,7 @@ ports, real HTTP between them), so a single in-memory exporter sees every span.
 """
 
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 
 import httpx
@@ -78,7 +78,7 @@ async def test_one_order_makes_one_trace(shop: dict[str, str], smtp_server: Smtp
 
         await eventually(completed, within=20, what="completion")
 
-    def told(count: int) -> object:
+    def told(count: int) -> Callable[[], Awaitable[bool]]:
         async def probe() -> bool:
             names = [s.name for s in exporter.get_finished_spans()]
             return names.count("kshop.order.completed process") >= count

@@ -18,7 +18,14 @@ from functions.runtime.testing import Client, cloudevent, running
 from functions.shipping.events import ShipmentCreated
 from tests.fixtures.services import ServiceEnv
 from tests.support.servers import Recorder, free_port, serving
-from tests.support.shop import Sink, admin, bearer, configure_auth, customer, stock
+from tests.support.shop import (
+    Sink,
+    admin,
+    bearer,
+    configure_auth,
+    customer,
+    stock,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -46,7 +46,7 @@ async def test_a_reserved_order_is_charged_once(client: Client) -> None:
     assert first.status == 200
     reply = first.reply
     assert reply is not None and reply.get_type() == PaymentSucceeded.event_type
-    data = reply.get_data()
+    data = first.data
     assert data["amountCents"] == 1250 and data["paymentId"].startswith("ch_")
     again = await client.send(reserved("ord_1"))  # another ce-id, the same order
     assert again.reply is not None
@@ -65,7 +65,7 @@ async def test_a_declined_charge_fails_the_payment(
     answer = await client.send(reserved("ord_1", total, token))
     reply = answer.reply
     assert reply is not None and reply.get_type() == PaymentFailed.event_type
-    assert reply.get_data()["code"] == code
+    assert answer.data["code"] == code
     assert await net_charged("ord_1") == 0
 
 
@@ -74,12 +74,12 @@ async def test_a_charged_order_that_is_cancelled_is_refunded_once(client: Client
     first = await client.send(cancelled("ord_1", "timeout"))
     reply = first.reply
     assert reply is not None and reply.get_type() == PaymentRefunded.event_type
-    assert reply.get_data()["amountCents"] == 1250
+    assert first.data["amountCents"] == 1250
     second = await client.send(cancelled("ord_1", "timeout"))
     assert second.reply is not None and second.reply.get_id() == reply.get_id()
     assert await net_charged("ord_1") == 0
     (entry,) = await books("ord_1")
-    assert entry["refundId"] == reply.get_data()["refundId"]
+    assert entry["refundId"] == first.data["refundId"]
 
 
 async def test_a_cancel_before_the_charge_leaves_a_tombstone(client: Client) -> None:

@@ -1,5 +1,6 @@
 """shipping against real MongoDB and Redis: paid orders only, once each."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import date
 
@@ -38,7 +39,7 @@ async def test_a_paid_order_ships_once_with_a_tracking_number_and_eta(client: Cl
     first = await client.send(paid())
     reply = first.reply
     assert reply is not None and reply.get_type() == ShipmentCreated.event_type
-    data = reply.get_data()
+    data = first.data
     assert data["carrier"] == "kshop-post" and data["trackingNumber"].startswith("KP")
     assert date.fromisoformat(data["eta"]) > date.today()
     second = await client.send(paid())  # another ce-id, the same payment
@@ -51,6 +52,15 @@ async def test_an_order_that_has_not_recorded_its_payment_is_retried(client: Cli
     await order_in("RESERVED")
     assert (await client.send(paid())).status == 409
     assert await shipments().count_documents({}) == 0
+
+
+async def test_a_payment_the_order_records_meanwhile_is_shipped_at_once(client: Client) -> None:
+    await order_in("RESERVED")
+    shipping_it = asyncio.create_task(client.send(paid()))
+    await asyncio.sleep(0.2)
+    await orders().update_one({"_id": "ord_1"}, {"$set": {"status": "PAID"}})
+    answer = await shipping_it
+    assert answer.reply is not None and answer.reply.get_type() == ShipmentCreated.event_type
 
 
 async def test_an_order_cancelled_before_its_payment_counted_is_not_shipped(

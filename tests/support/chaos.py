@@ -16,7 +16,6 @@ Randomness comes from one seeded generator; interleavings still vary run to run.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from functions.runtime.app import Receive, Scope, Send, read_body, respond
+from functions.runtime.errors import BadRequest, error_body
 
 SPARED = frozenset({"deadletter"})
 # Hop-by-hop and length headers are the proxy's own to set.
@@ -69,10 +69,8 @@ class ChaosProxy:
         if name not in SPARED:
             if self.rng.random() < self.poison:
                 self.counts["poisoned"] += 1
-                error = {"error": "chaos: refused", "details": [], "requestId": None}
-                await respond(
-                    send, 400, {"content-type": "application/json"}, json.dumps(error).encode()
-                )
+                refusal = error_body(BadRequest("chaos: refused"), None)
+                await respond(send, 400, {"content-type": "application/json"}, refusal)
                 return
             if self.rng.random() < self.delay:
                 self.counts["delayed"] += 1

@@ -62,9 +62,10 @@ class SagaStack:
     route: Callable[[str, str], str] | None = None
     # Deliveries in flight per Trigger: a MongoDB-wire server that serialises writes
     # (FerretDB on SQLite) only turns a deeper queue into lock timeouts and retries.
-    concurrency: int = 16
+    concurrency: int = 8
     topology: Topology = field(default_factory=lambda: fast_ticks(topology.load()))
-    records: list[Record] = field(default_factory=list)
+    # What the broker did, each with the time it happened.
+    records: list[tuple[float, Record]] = field(default_factory=list)
     processes: dict[str, Process] = field(default_factory=dict)
     broker: Broker | None = None
     _exit: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
@@ -87,7 +88,7 @@ class SagaStack:
                 self.topology,
                 endpoints,
                 url=f"http://127.0.0.1:{broker_port}",
-                on_record=self.records.append,
+                on_record=lambda record: self.records.append((time.time(), record)),
                 concurrency=self.concurrency,
                 drain_timeout=5,
             )
@@ -164,7 +165,7 @@ class SagaStack:
         return self._clients[name]
 
     def outcomes(self, *wanted: Outcome) -> list[Record]:
-        return [r for r in self.records if r.outcome in wanted]
+        return [r for _, r in self.records if r.outcome in wanted]
 
 
 async def eventually(

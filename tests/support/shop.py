@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,10 +46,6 @@ async def stock(**available: int) -> None:
 async def levels(sku: str) -> tuple[int, int, int]:
     product = await catalogue.get(sku)
     return product["available"], product["reserved"], product["shipped"]
-
-
-def order_id() -> str:
-    return f"ord_{uuid.uuid4().hex}"
 
 
 def created(

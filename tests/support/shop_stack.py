@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 
-from functions.dev.services import SmtpServer
+from functions.dev.services import SmtpServer, mongodb_env
 from functions.orders.machine import TERMINAL
 from functions.runtime import clients
 from functions.runtime.settings import settings
@@ -85,6 +85,7 @@ async def running_shop(
     token = uuid.uuid4().hex[:12]
     env = {
         "MONGODB_URL": mongodb_url,
+        **mongodb_env(mongodb_url),
         "MONGODB_DATABASE": f"e2e_{token}",
         "REDIS_URL": redis_url,
         "REDIS_PREFIX": f"e2e:{token}:",
