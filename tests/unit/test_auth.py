@@ -69,7 +69,7 @@ async def test_no_token_is_401_with_a_challenge(client: Client) -> None:
         ),
         ("no exp", lambda: jwt.encode({"sub": "u-1", "permissions": ["sample:read"]}, SECRET)),
         ("RS256 not allowed", lambda: jwt.encode(claims(), RSA_KEY, algorithm="RS256")),
-        ("HS512 not allowed", lambda: jwt.encode(claims(), SECRET, algorithm="HS512")),
+        ("HS512 not allowed", lambda: jwt.encode(claims(), SECRET * 2, algorithm="HS512")),
     ],
 )
 async def test_bad_tokens_are_401(client: Client, name: str, make_token: Callable[[], str]) -> None:
