@@ -9,6 +9,8 @@ the semantics of Powertools' idempotency utility, made async:
 - a redelivery after success gets the stored response, byte for byte;
 - the same key with another payload is refused with 400 and not run;
 - a handler that fails releases the lock, so the retry runs it again.
+
+The commands go through `pipelining`, so concurrent events share round trips.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from functions.runtime import clients
+from functions.runtime import clients, pipelining
 from functions.runtime.errors import BadRequest, TooManyRequests
 from functions.runtime.settings import settings
 
@@ -66,13 +68,12 @@ def fingerprint(event_type: str, subject: str | None, data: Any) -> str:
 
 async def begin(function: str, source: str, event_id: str, digest: str) -> Lock | Response:
     """Take the lock and return it, or return the stored response of an earlier run."""
-    redis = clients.redis()
     key = clients.key("idempotency", function, source, event_id)
     record = json.dumps({"status": "in_progress", "hash": digest, "nonce": secrets.token_hex(8)})
     for _ in range(2):  # the second pass covers a record that expired between SET and GET
-        if await redis.set(key, record, nx=True, ex=settings().idempotency_lock_ttl):
+        if await pipelining.call("SET", key, record, "NX", "EX", settings().idempotency_lock_ttl):
             return Lock(key, record, digest)
-        existing = await redis.get(key)
+        existing = await pipelining.call("GET", key)
         if existing is None:
             continue
         stored = json.loads(existing)
@@ -82,7 +83,7 @@ async def begin(function: str, source: str, event_id: str, digest: str) -> Lock 
                 [{"source": source, "id": event_id}],
             )
         if stored["status"] == "in_progress":
-            remaining = await redis.ttl(key)
+            remaining = await pipelining.call("TTL", key)
             raise TooManyRequests("The same event is being handled", retry_after=max(1, remaining))
         return Response(stored["status_code"], stored["headers"], base64.b64decode(stored["body"]))
     raise TooManyRequests("The same event is being handled")
@@ -98,10 +99,10 @@ async def complete(lock: Lock, response: Response) -> None:
             "body": base64.b64encode(response.body).decode(),
         }
     )
-    await clients.redis().eval(
-        _COMPLETE, 1, lock.key, lock.record, record, settings().idempotency_ttl
+    await pipelining.call(
+        "EVAL", _COMPLETE, 1, lock.key, lock.record, record, settings().idempotency_ttl
     )
 
 
 async def release(lock: Lock) -> None:
-    await clients.redis().eval(_RELEASE, 1, lock.key, lock.record)
+    await pipelining.call("EVAL", _RELEASE, 1, lock.key, lock.record)
