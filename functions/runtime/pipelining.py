@@ -15,7 +15,8 @@ from functions.runtime import clients
 
 Waiting = list[tuple[tuple[Any, ...], asyncio.Future[Any]]]
 
-_waiting: Waiting = []
+# Per event loop: a loop that closes before its flush must not strand the next one's calls.
+_waiting: dict[asyncio.AbstractEventLoop, Waiting] = {}
 # The event loop keeps only weak references to tasks: these are held until done.
 _sending: set[asyncio.Task[None]] = set()
 
@@ -24,16 +25,16 @@ async def call(*command: Any) -> Any:
     """Run one Redis command, in a pipeline with those issued in the same loop turn."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[Any] = loop.create_future()
-    if not _waiting:
-        loop.call_soon(_flush)
-    _waiting.append((command, future))
+    if loop not in _waiting:
+        _waiting[loop] = []
+        loop.call_soon(_flush, loop)
+    _waiting[loop].append((command, future))
     return await future
 
 
-def _flush() -> None:
-    batch = _waiting[:]
-    _waiting.clear()
-    task = asyncio.create_task(_send(batch))
+def _flush(loop: asyncio.AbstractEventLoop) -> None:
+    batch = _waiting.pop(loop)
+    task = loop.create_task(_send(batch))
     _sending.add(task)
     task.add_done_callback(_sending.discard)
 

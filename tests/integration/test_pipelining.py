@@ -77,3 +77,23 @@ async def test_redis_down_fails_every_caller_with_a_connection_error(
     finally:
         await clients.close()
     assert all(isinstance(r, ConnectionError) for r in results)
+
+
+def test_a_loop_that_stops_before_its_flush_strands_nothing(service_env: ServiceEnv) -> None:
+    settings.cache_clear()
+    # A call is queued, then its loop stops before the flush it scheduled can run.
+    abandoned = asyncio.new_event_loop()
+    queued = abandoned.create_task(pipelining.call("GET", "x"))
+    abandoned.call_soon(abandoned.stop)
+    abandoned.run_forever()
+    abandoned.close()
+    assert not queued.done()
+
+    async def use() -> bytes | None:
+        try:
+            value: bytes | None = await asyncio.wait_for(pipelining.call("GET", "x"), 5)
+            return value
+        finally:
+            await clients.close()
+
+    assert asyncio.run(use()) is None
