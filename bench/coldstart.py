@@ -20,7 +20,7 @@ compiled and its files in the page cache, as a restarted pod would.
 from __future__ import annotations
 
 import argparse
-import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,14 +31,13 @@ from bench.common import (  # after the path above: run as a script, not a modul
     FASTAPI,
     FUNC_PYTHON,
     MIB,
-    PYTHON,
     BenchError,
     Contender,
     Server,
+    add_contender_options,
     fail,
     first_answer,
     kshop_analytics,
-    logdir,
     machine,
     markdown_table,
     median,
@@ -47,6 +46,7 @@ from bench.common import (  # after the path above: run as a script, not a modul
     ratio,
     redis_server,
     rss_tree,
+    run_logs,
     terminate_on_sigterm,
     times,
     with_otlp,
@@ -141,17 +141,7 @@ def main() -> int:
     )
     parser.add_argument("--runs", type=int, default=15, help="runs per contender (default 15)")
     parser.add_argument("--quick", action="store_true", help="3 runs: a sanity check, not a result")
-    parser.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds a contender may take (default 60)"
-    )
-    parser.add_argument(
-        "--otlp",
-        action="store_true",
-        help="also export kshop's spans over OTLP/HTTP to a loopback sink",
-    )
-    parser.add_argument(
-        "--python", type=Path, default=PYTHON, help=f"the interpreter for all (default {PYTHON})"
-    )
+    add_contender_options(parser)
     args = parser.parse_args()
     runs = 3 if args.quick else args.runs
     if runs < 1:
@@ -159,9 +149,8 @@ def main() -> int:
     terminate_on_sigterm()
 
     samples: dict[str, list[Sample]] = {}
-    logs = logdir("coldstart")
     try:
-        with redis_server() as redis_url, otlp_sink() as otlp:
+        with run_logs("coldstart") as logs, redis_server() as redis_url, otlp_sink() as otlp:
             kshop = with_otlp(kshop_analytics(), otlp) if args.otlp else kshop_analytics()
             contenders = [kshop, FASTAPI, FUNC_PYTHON]
             samples = {c.key: [] for c in contenders}
@@ -176,16 +165,10 @@ def main() -> int:
                         f"{sample.rss / MIB:.1f} MiB, HTTP {sample.status}",
                         file=sys.stderr,
                     )
-    except (BenchError, OSError) as error:
-        print(f"logs kept in {logs}", file=sys.stderr)
+    except (BenchError, OSError, subprocess.TimeoutExpired) as error:
         return fail(error)
     except KeyboardInterrupt:
-        shutil.rmtree(logs, ignore_errors=True)
         return 130
-    except SystemExit:  # SIGTERM
-        shutil.rmtree(logs, ignore_errors=True)
-        raise
-    shutil.rmtree(logs, ignore_errors=True)
 
     print(f"\nCold start, {runs} interleaved runs each; {machine()}\n")
     print(table(contenders, samples))

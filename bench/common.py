@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import http.client
 import http.server
@@ -423,8 +424,38 @@ def _commit() -> str:
     return f"{head or 'none'}{'+changes' if dirty else ''}"
 
 
+def add_contender_options(parser: argparse.ArgumentParser) -> None:
+    """The options every side-by-side benchmark takes."""
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds a server may take to start (60)"
+    )
+    parser.add_argument(
+        "--otlp",
+        action="store_true",
+        help="also export kshop's spans over OTLP/HTTP to a loopback sink",
+    )
+    parser.add_argument(
+        "--python", type=Path, default=PYTHON, help=f"the interpreter for all (default {PYTHON})"
+    )
+
+
 def logdir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"kshop-{prefix}-"))
+
+
+@contextlib.contextmanager
+def run_logs(prefix: str) -> Iterator[Path]:
+    """A directory for the servers' logs, kept and named when the run fails, else removed."""
+    logs = logdir(prefix)
+    try:
+        yield logs
+    except (BenchError, OSError, subprocess.TimeoutExpired):
+        print(f"logs kept in {logs}", file=sys.stderr)
+        raise
+    except BaseException:  # Ctrl-C, or SIGTERM's SystemExit
+        shutil.rmtree(logs, ignore_errors=True)
+        raise
+    shutil.rmtree(logs, ignore_errors=True)
 
 
 def fail(error: BaseException) -> int:

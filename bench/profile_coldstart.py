@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import shutil
 import statistics
 import subprocess
 import sys
@@ -42,12 +41,12 @@ from bench.common import (  # after the path above: run as a script, not a modul
     fail,
     first_answer,
     kshop_analytics,
-    logdir,
     machine,
     markdown_table,
     median,
     redis_server,
     rss_tree,
+    run_logs,
     terminate_on_sigterm,
 )
 
@@ -239,7 +238,6 @@ def main() -> int:
 
     kshop = kshop_analytics()
     contenders = [kshop, FASTAPI, FUNC_PYTHON]
-    logs = logdir("profile")
     measured: dict[str, list[Phases]] = {c.key: [] for c in contenders}
     starts: list[Counter[str]] = []
     firsts: list[Counter[str]] = []
@@ -247,7 +245,7 @@ def main() -> int:
     ladders: dict[str, list[list[tuple[float, int]]]] = {name: [] for name in LADDERS}
     what_ifs: dict[str, list[tuple[float, int]]] = {label: [] for label, _, _ in WHAT_IFS}
     try:
-        with redis_server() as redis_url:
+        with run_logs("profile") as logs, redis_server() as redis_url:
             for c in contenders:  # warm-up, untimed
                 phases(c, redis_url, logs, args.timeout)
             for _ in range(runs):  # every kind of measurement once per round: drift hits all
@@ -263,15 +261,9 @@ def main() -> int:
                 for label, setup, statement in WHAT_IFS:
                     what_ifs[label].append(what_if(setup, statement, PYTHON))
     except (BenchError, OSError, subprocess.TimeoutExpired) as error:
-        print(f"logs kept in {logs}", file=sys.stderr)
         return fail(error)
     except KeyboardInterrupt:
-        shutil.rmtree(logs, ignore_errors=True)
         return 130
-    except SystemExit:  # SIGTERM
-        shutil.rmtree(logs, ignore_errors=True)
-        raise
-    shutil.rmtree(logs, ignore_errors=True)
 
     print(f"Cold-start profile, median of {runs} run(s); {machine()}\n")
     print("Phases (exec → listening → first 2xx to a CloudEvent):\n")

@@ -33,20 +33,20 @@ from bench.common import (  # after the path above: run as a script, not a modul
     FASTAPI,
     FUNC_PYTHON,
     HOST,
-    PYTHON,
     BenchError,
     Contender,
     Server,
+    add_contender_options,
     fail,
     first_answer,
     kshop_noop,
-    logdir,
     machine,
     markdown_table,
     median,
     otlp_sink,
     ratio,
     redis_server,
+    run_logs,
     servers_cleanup,
     terminate_on_sigterm,
     with_otlp,
@@ -187,17 +187,7 @@ def main() -> int:
     parser.add_argument(
         "--strict", action="store_true", help="exit 2 when kshop misses a goal, not just report it"
     )
-    parser.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds a server may take to start (60)"
-    )
-    parser.add_argument(
-        "--otlp",
-        action="store_true",
-        help="also export kshop's spans over OTLP/HTTP to a loopback sink",
-    )
-    parser.add_argument(
-        "--python", type=Path, default=PYTHON, help=f"the interpreter for all (default {PYTHON})"
-    )
+    add_contender_options(parser)
     args = parser.parse_args()
     if args.quick:
         args.duration, args.warmup, args.rounds = 2.0, 1.0, 1
@@ -207,9 +197,13 @@ def main() -> int:
 
     contenders: list[Contender] = []
     rounds: dict[str, list[Round]] = {}
-    logs = logdir("throughput")
     try:
-        with redis_server() as redis_url, otlp_sink() as otlp, servers_cleanup() as started:
+        with (
+            run_logs("throughput") as logs,
+            redis_server() as redis_url,
+            otlp_sink() as otlp,
+            servers_cleanup() as started,
+        ):
             kshop = with_otlp(kshop_noop(), otlp) if args.otlp else kshop_noop()
             contenders = [kshop, FASTAPI, FUNC_PYTHON]
             rounds = {c.key: [] for c in contenders}
@@ -234,15 +228,9 @@ def main() -> int:
                         file=sys.stderr,
                     )
     except (BenchError, OSError, subprocess.TimeoutExpired) as error:
-        print(f"logs kept in {logs}", file=sys.stderr)
         return fail(error)
     except KeyboardInterrupt:
-        shutil.rmtree(logs, ignore_errors=True)
         return 130
-    except SystemExit:  # SIGTERM
-        shutil.rmtree(logs, ignore_errors=True)
-        raise
-    shutil.rmtree(logs, ignore_errors=True)
 
     results = {key: summarize(value) for key, value in rounds.items()}
     print(
