@@ -8,6 +8,7 @@ over OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import TYPE_CHECKING
 
 from opentelemetry import context, trace
@@ -41,7 +42,9 @@ def provider() -> TracerProvider:
     return _provider
 
 
+@cache
 def tracer() -> trace.Tracer:
+    """One tracer for the process: every event and request asks for it."""
     return provider().get_tracer("kshop")
 
 
