@@ -35,6 +35,7 @@ from bench.common import (  # after the path above: run as a script, not a modul
     Contender,
     Server,
     add_contender_options,
+    contenders,
     fail,
     first_answer,
     kshop_analytics,
@@ -49,7 +50,6 @@ from bench.common import (  # after the path above: run as a script, not a modul
     run_logs,
     terminate_on_sigterm,
     times,
-    with_otlp,
 )
 
 EVENT_TYPE = "kshop.order.completed"
@@ -151,13 +151,12 @@ def main() -> int:
     samples: dict[str, list[Sample]] = {}
     try:
         with run_logs("coldstart") as logs, redis_server() as redis_url, otlp_sink() as otlp:
-            kshop = with_otlp(kshop_analytics(), otlp) if args.otlp else kshop_analytics()
-            contenders = [kshop, FASTAPI, FUNC_PYTHON]
-            samples = {c.key: [] for c in contenders}
-            for c in contenders:  # warm-up: compile bytecode, fill the page cache
+            every = contenders(kshop_analytics(), otlp if args.otlp else None)
+            samples = {c.key: [] for c in every}
+            for c in every:  # warm-up: compile bytecode, fill the page cache
                 measure(c, redis_url, logs, args.timeout, args.python)
             for run in range(1, runs + 1):
-                for c in contenders:
+                for c in every:
                     sample = measure(c, redis_url, logs, args.timeout, args.python)
                     samples[c.key].append(sample)
                     print(
@@ -171,7 +170,7 @@ def main() -> int:
         return 130
 
     print(f"\nCold start, {runs} interleaved runs each; {machine()}\n")
-    print(table(contenders, samples))
+    print(table(every, samples))
     print()
     print(verdict(samples))
     return 0

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 
-from functions.dev.services import free_port
+from functions.dev.services import free_port, tools_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -96,9 +96,17 @@ def kshop_analytics() -> Contender:
 
 
 def with_otlp(contender: Contender, endpoint: str) -> Contender:
-    """The same kshop contender with span export over OTLP/HTTP turned on."""
+    """The same kshop contender with span export over OTLP/HTTP turned on: a row of its own."""
     env = {**contender.env, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
-    return replace(contender, label=f"{contender.label} + OTLP", env=env)
+    return replace(
+        contender, key=f"{contender.key}-otlp", label=f"{contender.label} + OTLP", env=env
+    )
+
+
+def contenders(kshop: Contender, otlp: str | None) -> list[Contender]:
+    """kshop, kshop exporting its spans when asked, and the two baselines."""
+    exporting = [with_otlp(kshop, otlp)] if otlp else []
+    return [kshop, *exporting, FASTAPI, FUNC_PYTHON]
 
 
 def kshop_noop() -> Contender:
@@ -432,11 +440,19 @@ def add_contender_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--otlp",
         action="store_true",
-        help="also export kshop's spans over OTLP/HTTP to a loopback sink",
+        help="add a row: kshop exporting its spans over OTLP/HTTP to a loopback sink",
     )
     parser.add_argument(
         "--python", type=Path, default=PYTHON, help=f"the interpreter for all (default {PYTHON})"
     )
+
+
+def tool(name: str) -> str:
+    """A load generator: on PATH, or where scripts/bootstrap builds Go tools."""
+    found = shutil.which(name) or shutil.which(name, path=str(tools_dir()))
+    if found is None:
+        raise BenchError(f"{name} not found; scripts/bootstrap test installs it")
+    return found
 
 
 def logdir(prefix: str) -> Path:

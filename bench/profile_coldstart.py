@@ -77,10 +77,9 @@ LADDERS: dict[str, list[tuple[str, str]]] = {
             "import functions.runtime.serve, functions.analytics.main",
         ),
         (
-            "first event: opentelemetry SDK trace, resources",
-            "import opentelemetry.sdk.trace, opentelemetry.sdk.resources",
+            "first event: redis.asyncio, as clients.redis() imports it",
+            "import functions.runtime.clients as c\nc.redis()",
         ),
-        ("first event: redis.asyncio", "import redis.asyncio"),
     ],
     "bare FastAPI": [
         ("uvicorn, uvloop, httptools", _SERVER),
@@ -99,18 +98,17 @@ LADDERS: dict[str, list[tuple[str, str]]] = {
 # What-ifs: (label, set-up not counted, statement), each in a fresh interpreter.
 WHAT_IFS: list[tuple[str, str, str]] = [
     (
-        "redis.asyncio as kshop gets it (after runtime, OTel SDK trace)",
-        "import functions.runtime.serve, opentelemetry.sdk.trace",
+        "import redis.asyncio plainly (after the runtime)",
+        "import functions.runtime.serve",
         "import redis.asyncio",
     ),
     (
-        "redis.asyncio with opentelemetry.sdk.metrics hidden",
-        "import functions.runtime.serve, opentelemetry.sdk.trace, sys\n"
-        "sys.modules['opentelemetry.sdk.metrics'] = None",
-        "import redis.asyncio",
+        "redis.asyncio as clients.redis() imports it (OTel metrics SDK hidden)",
+        "import functions.runtime.serve, functions.runtime.clients as c",
+        "c.redis()",
     ),
     (
-        "tracing.provider(): SDK import + TracerProvider + Resource.create",
+        "tracing.provider(), with an exporter only: SDK + TracerProvider + Resource",
         "import functions.runtime.tracing as t",
         "t.provider()",
     ),

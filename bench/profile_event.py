@@ -55,7 +55,15 @@ async def measure(n: int) -> dict[str, float]:
     from opentelemetry import trace
 
     from bench.apps.noop_function import function
-    from functions.runtime import clients, codec, dispatch, idempotency, metrics, tracing
+    from functions.runtime import (
+        clients,
+        codec,
+        dispatch,
+        idempotency,
+        metrics,
+        pipelining,
+        tracing,
+    )
 
     headers = event_headers("bench.noop")
     event = codec.decode(headers, EVENT_BODY)
@@ -88,6 +96,9 @@ async def measure(n: int) -> dict[str, float]:
     async def ping(i: int) -> object:
         return await redis.ping()
 
+    async def shared_ping(i: int) -> object:
+        return await pipelining.call("PING")
+
     host, port = (
         redis.connection_pool.connection_kwargs["host"],
         redis.connection_pool.connection_kwargs["port"],
@@ -111,13 +122,16 @@ async def measure(n: int) -> dict[str, float]:
         "codec.decode (CloudEvents SDK from_binary + checks)": per_call(
             lambda: codec.decode(headers, EVENT_BODY), n
         ),
-        "tracing: extract traceparent, start and end a span": per_call(span, n),
+        "tracing: extract traceparent, a span, no exporter": per_call(span, n),
         "metrics: one counter, one histogram": per_call(count, n),
         "idempotency.fingerprint (json + sha256)": per_call(
             lambda: idempotency.fingerprint("bench.noop", None, event.get_data()), n
         ),
         "PING over bare asyncio streams (the floor)": await per_call_async(raw_ping, n),
         "redis-py PING (one round trip)": await per_call_async(ping, n),
+        "PING on the runtime's shared connection (pipelining)": await per_call_async(
+            shared_ping, n
+        ),
         "redis-py SET NX EX (idempotency.begin)": await per_call_async(set_nx, n),
         "redis-py EVAL script (idempotency.complete)": await per_call_async(complete, n),
         "dispatch.handle: the whole event": await per_call_async(whole, n),

@@ -1,26 +1,36 @@
-"""Throughput: warm servers, loopback, a no-op CloudEvent handler under wrk.
+"""Throughput and latency: warm servers, loopback, a no-op CloudEvent handler.
 
-Three contenders, all started once and warmed up, then measured in rounds
-whose order rotates (ABC, BCA, CAB, ...) so drift does not favour one:
+Three contenders (four with --otlp), all started once and warmed up, then
+measured in rounds whose order rotates (ABC, BCA, CAB, ...) so drift does not
+favour one:
 
-- kshop: a no-op handler with idempotency on a real Redis, metrics and
-  tracing on (bench/apps/noop_function.py, served by the runtime's app);
+- kshop: a no-op handler with idempotency on a real Redis, metrics and trace
+  context on (bench/apps/noop_function.py, served by the runtime's app);
 - a bare FastAPI app on uvicorn that answers 202;
 - a func-python function that answers 202.
 
-wrk sends binary-mode CloudEvents over a fixed number of keep-alive
-connections, each with an id never sent before (bench/wrk_cloudevents.lua):
-with idempotency on, a repeated id would only measure the duplicate path.
-The table shows, per contender, the median over rounds of each figure.
+Each round has two parts, and every request is a binary-mode CloudEvent with
+an id never sent before: with idempotency on, a repeated id would only measure
+the duplicate path.
 
-    .venv/bin/python bench/throughput.py [--duration 10] [--connections 32] [--quick]
+- Saturation (wrk, closed loop): a fixed number of keep-alive connections,
+  each sending its next event as soon as the last is answered
+  (bench/wrk_cloudevents.lua). It gives the most events a second a contender
+  answers; its latencies are mostly time spent queueing at that limit.
+- Latency at fixed rates (vegeta, open loop): events sent on a schedule, N a
+  second whatever the answers, so a slow answer cannot hold the next request
+  back and hide its own cost. This is the latency a caller sees at a given load.
+
+The tables show, per contender, the median over rounds of each figure.
+
+    .venv/bin/python bench/throughput.py [--duration 10] [--rates 500,1000] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
-import shutil
 import subprocess
 import sys
 import uuid
@@ -30,6 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # after the path above: run as a script, not a module
+    EVENT_BODY,
     FASTAPI,
     FUNC_PYTHON,
     HOST,
@@ -37,6 +48,8 @@ from bench.common import (  # after the path above: run as a script, not a modul
     Contender,
     Server,
     add_contender_options,
+    contenders,
+    event_headers,
     fail,
     first_answer,
     kshop_noop,
@@ -49,7 +62,7 @@ from bench.common import (  # after the path above: run as a script, not a modul
     run_logs,
     servers_cleanup,
     terminate_on_sigterm,
-    with_otlp,
+    tool,
 )
 
 EVENT_TYPE = "bench.noop"
@@ -72,11 +85,8 @@ class Round:
 
 def load(server: Server, duration: float, connections: int, threads: int) -> Round:
     """One wrk run against a server; its figures, from the script's JSON line."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        raise BenchError("wrk not found; apt-get install wrk")
     argv = [
-        wrk,
+        tool("wrk"),
         f"--threads={threads}",
         f"--connections={connections}",
         f"--duration={duration:g}s",
@@ -126,21 +136,81 @@ def summarize(rounds: list[Round]) -> Summary:
     )
 
 
-def table(contenders: list[Contender], results: dict[str, Summary]) -> str:
+@dataclass(frozen=True)
+class Paced:
+    """One open-loop run: events sent on a fixed schedule, whatever the answers."""
+
+    achieved: float  # 2xx answers a second
+    p50: float
+    p99: float
+    slowest: float
+    errors: int
+
+
+def paced(server: Server, rate: int, duration: float, workdir: Path) -> Paced:
+    """One vegeta run at `rate` events a second, each event new."""
+    vegeta = tool("vegeta")
+    targets, results = workdir / "targets.jsonl", workdir / "results.bin"
+    body = base64.b64encode(EVENT_BODY).decode()
+    with targets.open("w") as out:
+        for _ in range(int(rate * duration) + rate):  # a spare second: no id is sent twice
+            headers = event_headers(EVENT_TYPE)
+            target = {
+                "method": "POST",
+                "url": f"http://{HOST}:{server.port}/",
+                "header": {name: [value] for name, value in headers.items()},
+                "body": body,
+            }
+            out.write(json.dumps(target) + "\n")
+    attack = [
+        vegeta,
+        "attack",
+        "-format=json",
+        f"-targets={targets}",
+        f"-rate={rate}/1s",
+        f"-duration={duration:g}s",
+        "-timeout=2s",
+        f"-output={results}",
+    ]
+    for argv in (attack, [vegeta, "report", "-type=json", str(results)]):
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
+        if done.returncode != 0:
+            raise BenchError(f"vegeta failed ({done.returncode}): {done.stderr}")
+    server.check_alive()
+    report = json.loads(done.stdout)
+    answered = sum(n for code, n in report["status_codes"].items() if code.startswith("2"))
+    if not answered:
+        raise BenchError(
+            f"{server.contender.label} answered no request with a 2xx.\n{server.log_tail()}"
+        )
+    latencies = report["latencies"]
+    return Paced(
+        achieved=report["throughput"],
+        p50=latencies["50th"] / 1e9,
+        p99=latencies["99th"] / 1e9,
+        slowest=latencies["max"] / 1e9,
+        errors=report["requests"] - answered,
+    )
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def saturation_table(every: list[Contender], results: dict[str, Summary]) -> str:
     bare, func_python = results[FASTAPI.key], results[FUNC_PYTHON.key]
     rows = [
         [
             c.label,
             c.server,
             f"{results[c.key].rate:,.0f}",
-            f"{results[c.key].p50 * 1000:.2f} ms",
-            f"{results[c.key].p99 * 1000:.2f} ms",
+            ms(results[c.key].p50),
+            ms(results[c.key].p99),
             str(results[c.key].errors),
             ratio(results[c.key].rate, bare.rate),
             ratio(results[c.key].rate, func_python.rate),
-            f"{(results[c.key].p99 - bare.p99) * 1000:+.2f} ms",
         ]
-        for c in contenders
+        for c in every
     ]
     header = [
         "contender",
@@ -151,30 +221,68 @@ def table(contenders: list[Contender], results: dict[str, Summary]) -> str:
         "errors",
         "req/s ÷ FastAPI",
         "req/s ÷ func-python",
-        "p99 vs FastAPI's",
     ]
     return markdown_table(header, rows, left=2)
 
 
-def verdict(results: dict[str, Summary]) -> tuple[str, bool]:
-    kshop, bare, func_python = results["kshop"], results[FASTAPI.key], results[FUNC_PYTHON.key]
+def latency_table(every: list[Contender], results: dict[int, dict[str, list[Paced]]]) -> str:
+    rows = []
+    for rate, by_contender in results.items():
+        bare_p99 = median([r.p99 for r in by_contender[FASTAPI.key]])
+        for c in every:
+            runs = by_contender[c.key]
+            p99 = median([r.p99 for r in runs])
+            rows.append(
+                [
+                    f"{rate:,}/s",
+                    c.label,
+                    f"{median([r.achieved for r in runs]):,.0f}",
+                    ms(median([r.p50 for r in runs])),
+                    ms(p99),
+                    ms(median([r.slowest for r in runs])),
+                    str(sum(r.errors for r in runs)),
+                    f"{(p99 - bare_p99) * 1000:+.2f} ms",
+                ]
+            )
+    header = ["offered", "contender", "2xx/s", "p50", "p99", "max", "errors", "p99 vs FastAPI's"]
+    return markdown_table(header, rows, left=2)
+
+
+def verdict(
+    saturation: dict[str, Summary], latency: dict[int, dict[str, list[Paced]]]
+) -> tuple[str, bool]:
+    kshop, func_python = saturation["kshop"], saturation[FUNC_PYTHON.key]
     rate_met = kshop.rate >= func_python.rate
-    p99_met = kshop.p99 <= bare.p99 + P99_BUDGET
     lines = [
         f"- req/s: kshop {kshop.rate:,.0f} vs func-python {func_python.rate:,.0f} "
-        f"(goal: at least func-python's: {'met' if rate_met else 'missed'})",
-        f"- p99: kshop {kshop.p99 * 1000:.2f} ms vs bare FastAPI {bare.p99 * 1000:.2f} ms "
-        f"(goal: at most {P99_BUDGET * 1000:g} ms above: {'met' if p99_met else 'missed'})",
+        f"(goal: at least func-python's: {'met' if rate_met else 'missed'})"
     ]
-    return "\n".join(lines), rate_met and p99_met
+    met = rate_met
+    for rate, by_contender in latency.items():
+        ours = median([r.p99 for r in by_contender["kshop"]])
+        bare = median([r.p99 for r in by_contender[FASTAPI.key]])
+        p99_met = ours <= bare + P99_BUDGET
+        met = met and p99_met
+        lines.append(
+            f"- p99 at {rate:,} events/s: kshop {ms(ours)} vs bare FastAPI {ms(bare)} "
+            f"(goal: at most {P99_BUDGET * 1000:g} ms above: {'met' if p99_met else 'missed'})"
+        )
+    return "\n".join(lines), met
+
+
+def rates(text: str) -> list[int]:
+    values = [int(x) for x in text.split(",") if x.strip()]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("a comma-separated list of positive integers")
+    return values
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description="Requests/s and latency of a warm no-op CloudEvent handler: kshop "
-        "(idempotency on Redis, metrics, tracing) vs bare FastAPI and func-python, under wrk.",
+        "(idempotency on Redis, metrics, trace context) vs bare FastAPI and func-python.",
     )
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per round (10)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run (10)")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up each (3)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; the median is shown (3)")
     parser.add_argument("--connections", type=int, default=32, help="keep-alive connections (32)")
@@ -182,7 +290,18 @@ def main() -> int:
         "--threads", type=int, default=1, help="wrk threads (1: leaves the other core to servers)"
     )
     parser.add_argument(
-        "--quick", action="store_true", help="1 round of 2 s after 1 s of warm-up: a sanity check"
+        "--rates",
+        type=rates,
+        default=[500, 1000],
+        help="events/s for the open-loop latency runs (500,1000)",
+    )
+    parser.add_argument(
+        "--paced-duration", type=float, default=10.0, help="seconds per vegeta run (10)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 round of 2 s after 1 s of warm-up, one rate: a sanity check",
     )
     parser.add_argument(
         "--strict", action="store_true", help="exit 2 when kshop misses a goal, not just report it"
@@ -191,12 +310,22 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         args.duration, args.warmup, args.rounds = 2.0, 1.0, 1
-    if args.rounds < 1 or args.duration <= 0 or not 1 <= args.threads <= args.connections:
-        parser.error("need --rounds >= 1, --duration > 0 and 1 <= --threads <= --connections")
+        args.rates, args.paced_duration = args.rates[:1], 2.0
+    if (
+        args.rounds < 1
+        or args.duration <= 0
+        or args.paced_duration <= 0
+        or not 1 <= args.threads <= args.connections
+    ):
+        parser.error(
+            "need --rounds >= 1, --duration and --paced-duration > 0 "
+            "and 1 <= --threads <= --connections"
+        )
     terminate_on_sigterm()
 
-    contenders: list[Contender] = []
-    rounds: dict[str, list[Round]] = {}
+    every: list[Contender] = []
+    saturated: dict[str, list[Round]] = {}
+    latency: dict[int, dict[str, list[Paced]]] = {}
     try:
         with (
             run_logs("throughput") as logs,
@@ -204,10 +333,10 @@ def main() -> int:
             otlp_sink() as otlp,
             servers_cleanup() as started,
         ):
-            kshop = with_otlp(kshop_noop(), otlp) if args.otlp else kshop_noop()
-            contenders = [kshop, FASTAPI, FUNC_PYTHON]
-            rounds = {c.key: [] for c in contenders}
-            servers = [Server(c, redis_url, logs, args.python) for c in contenders]
+            every = contenders(kshop_noop(), otlp if args.otlp else None)
+            saturated = {c.key: [] for c in every}
+            latency = {rate: {c.key: [] for c in every} for rate in args.rates}
+            servers = [Server(c, redis_url, logs, args.python) for c in every]
             for server in servers:
                 started.append(server)
                 server.start()
@@ -220,26 +349,38 @@ def main() -> int:
                 order = servers[number % len(servers) :] + servers[: number % len(servers)]
                 for server in order:
                     result = load(server, args.duration, args.connections, args.threads)
-                    rounds[server.contender.key].append(result)
+                    saturated[server.contender.key].append(result)
                     print(
                         f"round {number + 1}/{args.rounds} {server.contender.label}: "
-                        f"{result.rate:,.0f} req/s, p99 {result.p99 * 1000:.2f} ms, "
-                        f"{result.errors} errors",
+                        f"{result.rate:,.0f} req/s, p99 {ms(result.p99)}, {result.errors} errors",
                         file=sys.stderr,
                     )
+                for rate in args.rates:
+                    for server in order:
+                        run = paced(server, rate, args.paced_duration, logs)
+                        latency[rate][server.contender.key].append(run)
+                        print(
+                            f"round {number + 1}/{args.rounds} {server.contender.label} at "
+                            f"{rate}/s: p50 {ms(run.p50)}, p99 {ms(run.p99)}, "
+                            f"{run.errors} errors",
+                            file=sys.stderr,
+                        )
     except (BenchError, OSError, subprocess.TimeoutExpired) as error:
         return fail(error)
     except KeyboardInterrupt:
         return 130
 
-    results = {key: summarize(value) for key, value in rounds.items()}
+    summaries = {key: summarize(value) for key, value in saturated.items()}
+    print(f"\nThroughput and latency, median of {args.rounds} round(s); {machine()}\n")
     print(
-        f"\nThroughput, median of {args.rounds} round(s) of {args.duration:g} s, "
-        f"{args.connections} connections, wrk {args.threads} thread(s); {machine()}\n"
+        f"Saturation: wrk, {args.connections} connections, {args.threads} thread(s), "
+        f"{args.duration:g} s a run\n"
     )
-    print(table(contenders, results))
+    print(saturation_table(every, summaries))
+    print(f"\nLatency at fixed rates: vegeta, open loop, {args.paced_duration:g} s a run\n")
+    print(latency_table(every, latency))
     print()
-    text, met = verdict(results)
+    text, met = verdict(summaries, latency)
     print(text)
     return 2 if args.strict and not met else 0
 

@@ -21,7 +21,7 @@ local headers = {
   ["Content-Type"] = "application/json",
   ["ce-specversion"] = "1.0",
   ["ce-source"] = "/bench/throughput",
-  -- a sampled trace context, so the tracer records a span per event
+  -- a sampled trace context: kshop continues it (and records a span when it exports)
   ["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
 }
 

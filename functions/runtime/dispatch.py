@@ -52,15 +52,19 @@ async def handle(function: Function, headers: Mapping[str, str], body: bytes) ->
             raise BadRequest(f"No handler for event type {event.get_type()!r}")
         response = await _run(function, registration, event, headers)
     except Exception as exc:
-        error = classify(exc)
-        if error.status >= 500 and not isinstance(exc, FunctionError):
-            log.exception("handler failed")
-        metrics.ERRORS.labels(function.name, name, type(exc).__name__).inc()
-        request_id = headers.get("x-request-id") or headers.get("ce-id")
-        response = Response(error.status, JSON | error.headers, error_body(error, request_id))
+        response = _failed(function, name, exc, headers)
     metrics.INVOCATIONS.labels(function.name, "event", name, str(response.status)).inc()
     metrics.DURATION.labels(function.name, "event", name).observe(time.perf_counter() - started)
     return response
+
+
+def _failed(function: Function, name: str, exc: Exception, headers: Mapping[str, str]) -> Response:
+    error = classify(exc)
+    if error.status >= 500 and not isinstance(exc, FunctionError):
+        log.error("handler failed", exc_info=exc)
+    metrics.ERRORS.labels(function.name, name, type(exc).__name__).inc()
+    request_id = headers.get("x-request-id") or headers.get("ce-id")
+    return Response(error.status, JSON | error.headers, error_body(error, request_id))
 
 
 async def _run(
@@ -69,8 +73,8 @@ async def _run(
     event: codec.CloudEvent,
     headers: Mapping[str, str],
 ) -> Response:
+    """The event's handling in its own log context and span, failures included."""
     attributes = event.get_attributes()
-    structured = codec.is_structured(headers)
     # The extension travels with the event through every broker hop; the HTTP
     # header only covers the last one, so it is the fallback.
     carrier = attributes if "traceparent" in attributes else headers
@@ -91,35 +95,45 @@ async def _run(
         },
     )
     try:
-        with span:
-            data = _parse(registration, event.get_data())
-            received: Event[Any] = Event(
-                id=event_id,
-                source=event.get_source(),
-                type=event_type,
-                data=data,
-                subject=event.get_subject(),
-                time=event.get_time(),
-                extensions={k: v for k, v in attributes.items() if k not in _KNOWN_ATTRIBUTES},
-                cloudevent=event,
-            )
-            if not registration.idempotent:
-                return await _invoke(function, registration, received, structured)
-            digest = idempotency.fingerprint(event_type, received.subject, event.get_data())
-            claim = await idempotency.begin(function.name, received.source, event_id, digest)
-            if isinstance(claim, Response):
-                metrics.DUPLICATES.labels(function.name, event_type).inc()
-                return claim
+        with span as current:
             try:
-                response = await _invoke(function, registration, received, structured)
-            except BaseException:
-                await idempotency.release(claim)
-                raise
-            await idempotency.complete(claim, response)
-            return response
+                return await _process(function, registration, event, codec.is_structured(headers))
+            except Exception as exc:
+                current.record_exception(exc)
+                current.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+                return _failed(function, event_type, exc, headers)
     finally:
         logs.event_id.reset(id_token)
         logs.event_type.reset(type_token)
+
+
+async def _process(
+    function: Function, registration: Registration, event: codec.CloudEvent, structured: bool
+) -> Response:
+    received: Event[Any] = Event(
+        id=event.get_id(),
+        source=event.get_source(),
+        type=event.get_type(),
+        data=_parse(registration, event.get_data()),
+        subject=event.get_subject(),
+        time=event.get_time(),
+        extensions={k: v for k, v in event.get_attributes().items() if k not in _KNOWN_ATTRIBUTES},
+        cloudevent=event,
+    )
+    if not registration.idempotent:
+        return await _invoke(function, registration, received, structured)
+    digest = idempotency.fingerprint(received.type, received.subject, event.get_data())
+    claim = await idempotency.begin(function.name, received.source, received.id, digest)
+    if isinstance(claim, Response):
+        metrics.DUPLICATES.labels(function.name, received.type).inc()
+        return claim
+    try:
+        response = await _invoke(function, registration, received, structured)
+    except BaseException:
+        await idempotency.release(claim)
+        raise
+    await idempotency.complete(claim, response)
+    return response
 
 
 def _parse(registration: Registration, data: Any) -> Any:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import secrets
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +69,9 @@ def fingerprint(event_type: str, subject: str | None, data: Any) -> str:
 async def begin(function: str, source: str, event_id: str, digest: str) -> Lock | Response:
     """Take the lock and return it, or return the stored response of an earlier run."""
     key = clients.key("idempotency", function, source, event_id)
-    record = json.dumps({"status": "in_progress", "hash": digest, "nonce": secrets.token_hex(8)})
+    # The nonce tells this holder's lock from a later one's; it need not be secret.
+    nonce = format(random.getrandbits(64), "016x")
+    record = json.dumps({"status": "in_progress", "hash": digest, "nonce": nonce})
     for _ in range(2):  # the second pass covers a record that expired between SET and GET
         if await pipelining.call("SET", key, record, "NX", "EX", settings().idempotency_lock_ttl):
             return Lock(key, record, digest)

@@ -1,4 +1,4 @@
-"""Concurrent Redis commands share a pipeline, and each caller still gets its own answer."""
+"""Concurrent Redis commands share one connection, and each caller still gets its own answer."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -17,16 +17,16 @@ pytestmark = pytest.mark.integration
 async def batches(
     service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[list[int]]:
-    """The size of every pipeline sent."""
+    """The number of commands in every write."""
     settings.cache_clear()
     sizes: list[int] = []
-    send = pipelining._send
+    write = pipelining._Multiplexer.write
 
-    async def counted(batch: pipelining.Waiting) -> None:
+    async def counted(self: pipelining._Multiplexer, batch: pipelining.Queued) -> None:
         sizes.append(len(batch))
-        await send(batch)
+        await write(self, batch)
 
-    monkeypatch.setattr(pipelining, "_send", counted)
+    monkeypatch.setattr(pipelining._Multiplexer, "write", counted)
     yield sizes
     await clients.close()
 
@@ -57,8 +57,51 @@ async def test_a_cancelled_caller_does_not_break_the_batch(batches: list[int]) -
     doomed = asyncio.ensure_future(pipelining.call("SET", clients.key("p", "gone"), "x"))
     kept = asyncio.ensure_future(pipelining.call("SET", key, "y"))
     doomed.cancel()
-    assert await kept is True
+    assert await kept == b"OK"
     assert await pipelining.call("GET", key) == b"y"
+
+
+async def test_answers_come_back_in_order_across_writes(batches: list[int]) -> None:
+    key, blocked = clients.key("p", "later"), clients.key("p", "empty")
+    # BLPOP holds the connection for 0.2 s: the writes after it queue behind it in Redis.
+    first = asyncio.ensure_future(pipelining.call("BLPOP", blocked, "0.2"))
+    await asyncio.sleep(0.05)
+    second = asyncio.ensure_future(pipelining.call("SET", key, "v"))
+    await asyncio.sleep(0)
+    third = asyncio.ensure_future(pipelining.call("GET", key))
+    assert list(await asyncio.gather(first, second, third)) == [None, b"OK", b"v"]
+    assert batches == [1, 1, 1]
+
+
+async def test_a_broken_connection_fails_its_callers_and_the_next_call_reconnects(
+    batches: list[int],
+) -> None:
+    from redis.exceptions import ConnectionError
+
+    own_id = await pipelining.call("CLIENT", "ID")
+    await clients.redis().client_kill_filter(_id=own_id)
+    with pytest.raises(ConnectionError):
+        await pipelining.call("PING")
+    assert await pipelining.call("PING") == b"PONG"
+    assert await pipelining.call("CLIENT", "ID") != own_id
+
+
+async def test_redis_that_stops_answering_fails_its_callers_once_the_deadline_passes(
+    batches: list[int],
+) -> None:
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    await pipelining.call("PING")
+    link = pipelining._multiplexers[asyncio.get_running_loop()].link
+    assert link is not None
+    link.timeout = 0.2
+    await clients.redis().client_pause(1000)  # Redis holds every client's commands for 1 s
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(RedisTimeout):
+        await pipelining.call("PING")
+    assert asyncio.get_running_loop().time() - started < 0.9
+    await asyncio.sleep(1)
+    assert await pipelining.call("PING") == b"PONG"
 
 
 async def test_redis_down_fails_every_caller_with_a_connection_error(

@@ -1,18 +1,21 @@
 """One trace across functions: the traceparent extension is continued and passed on."""
 
+import io
+import json
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
-from functions.runtime import tracing
+from functions.runtime import logs, tracing
 from functions.runtime.settings import settings
 from functions.runtime.testing import Client, cloudevent, running
 from tests.fixtures.services import ServiceEnv
 from tests.support import sample
-from tests.support.sample import Ping
+from tests.support.sample import Failing, Ping
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +53,17 @@ async def test_the_reply_continues_the_trace_of_the_extension(
     assert answer.headers["ce-traceparent"].split("-")[2] == format(span.context.span_id, "016x")
 
 
+async def test_a_failed_event_is_an_error_span_with_the_exception(
+    client: Client, spans: InMemorySpanExporter
+) -> None:
+    assert (await client.send(Failing(failures=1, error="boom"))).status == 500
+    (span,) = spans.get_finished_spans()
+    assert span.status.status_code == StatusCode.ERROR
+    assert [e.name for e in span.events] == ["exception"]
+    assert span.events[0].attributes is not None
+    assert span.events[0].attributes["exception.message"] == "boom"
+
+
 async def test_the_http_header_is_the_fallback(client: Client) -> None:
     answer = await client.send(Ping(message="t"), headers={"traceparent": TRACEPARENT})
     assert answer.headers["ce-traceparent"].split("-")[1] == TRACE_ID
@@ -69,3 +83,58 @@ async def test_http_api_requests_are_spans_named_by_route(
     assert span.name == "POST /greetings"
     assert format(span.context.trace_id, "032x") == TRACE_ID
     assert span.attributes is not None and span.attributes["http.response.status_code"] == 201
+
+
+class TestWithoutAnExporter:
+    """Nothing reads the spans, so none is recorded; the trace still goes on."""
+
+    @pytest.fixture(autouse=True)
+    def no_exporter(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.recording = tracing.provider()
+        monkeypatch.setattr(tracing, "_provider", None)
+        monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+        settings.cache_clear()
+
+    async def test_the_reply_continues_the_trace_from_a_span_of_its_own(
+        self, client: Client, spans: InMemorySpanExporter
+    ) -> None:
+        unsampled = f"00-{TRACE_ID}-00f067aa0ba902b7-00"
+        answer = await client.send(
+            cloudevent(Ping(message="t"), extensions={"traceparent": unsampled})
+        )
+        version, trace_id, span_id, flags = answer.headers["ce-traceparent"].split("-")
+        assert (version, trace_id, flags) == ("00", TRACE_ID, "00")
+        assert span_id not in ("00f067aa0ba902b7", "0" * 16)
+        assert spans.get_finished_spans() == ()
+
+    async def test_without_a_parent_a_new_sampled_trace_starts(self, client: Client) -> None:
+        first = await client.send(Ping(message="a"))
+        second = await client.send(Ping(message="b"))
+        _, trace_id, span_id, flags = first.headers["ce-traceparent"].split("-")
+        assert trace_id != "0" * 32 and span_id != "0" * 16 and flags == "01"
+        assert second.headers["ce-traceparent"].split("-")[1] != trace_id
+
+    async def test_logs_carry_the_event_and_its_trace(self, client: Client) -> None:
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logs.JsonFormatter("sample"))
+        logger = logging.getLogger("kshop.events")
+        logger.addHandler(handler)
+        event = cloudevent(
+            Failing(failures=1, error="boom"), extensions={"traceparent": TRACEPARENT}
+        )
+        try:
+            assert (await client.send(event)).status == 500
+        finally:
+            logger.removeHandler(handler)
+        entry = json.loads(stream.getvalue().splitlines()[0])
+        assert entry["function"] == "sample"
+        assert (entry["ce_id"], entry["ce_type"]) == (event.get_id(), "kshop.sample.failed")
+        assert entry["trace_id"] == TRACE_ID
+
+    def test_the_tracer_records_once_there_is_a_provider(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        assert not tracing.tracer().start_span("x").is_recording()
+        monkeypatch.setattr(tracing, "_provider", self.recording)
+        assert tracing.tracer().start_span("x").is_recording()
