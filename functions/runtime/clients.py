@@ -99,6 +99,9 @@ def in_use() -> list[str]:
 async def close() -> None:
     global _redis, _mongo, _http
     if _redis is not None:
+        from functions.runtime import pipelining  # it uses this module: imported here
+
+        await pipelining.close()
         await _redis.aclose()
     if _mongo is not None:
         await _mongo.close()

@@ -34,19 +34,21 @@ def _spawn(loop: asyncio.AbstractEventLoop, work: Any) -> asyncio.Task[None]:
 
 
 class _Link:
-    """One connection and the callers waiting on it, in the order they were written."""
+    """One connection of our own and the callers waiting on it, in the order written."""
 
-    def __init__(self, pool: ConnectionPool, connection: AbstractConnection) -> None:
+    def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
-        self.connection = connection
+        # Configured like the pool's connections, but not one of them: it is never
+        # shared, and it is dropped, not returned, when it breaks. No socket timeout:
+        # redis-py would then arm a timer for every read and wrap every write in a
+        # task; the reader keeps one deadline instead.
+        self.timeout: float | None = pool.connection_kwargs.get("socket_timeout")
+        self.connection: AbstractConnection = pool.connection_class(
+            **{**pool.connection_kwargs, "socket_timeout": None}
+        )
         self.waiting: deque[asyncio.Future[Any]] = deque()
         self.reader: asyncio.Task[None] | None = None
         self.broken = False
-        # redis-py arms a timer for every read and wraps every write in a task when
-        # the connection has a socket timeout; the reader keeps one deadline instead.
-        # The connection goes back to the pool as it came.
-        self.timeout = connection.socket_timeout
-        connection.socket_timeout = None
 
     async def read(self) -> None:
         from redis.exceptions import ResponseError
@@ -82,8 +84,6 @@ class _Link:
             if not caller.done():
                 caller.set_exception(error)
         await self.connection.disconnect(nowait=True)
-        self.connection.socket_timeout = self.timeout
-        await self.pool.release(self.connection)
 
 
 class _Multiplexer:
@@ -130,11 +130,28 @@ class _Multiplexer:
         pool = clients.redis().connection_pool
         # A closed or replaced client (clients.close(), new settings) means a new connection.
         if self.link is None or self.link.broken or self.link.pool is not pool:
-            self.link = _Link(pool, await pool.get_connection())  # type: ignore[no-untyped-call]
+            await self.close()
+            link = _Link(pool)
+            await link.connection.connect()  # type: ignore[no-untyped-call]
+            self.link = link
         return self.link
+
+    async def close(self) -> None:
+        from redis.exceptions import ConnectionError
+
+        if self.link is not None:
+            await self.link.fail(ConnectionError("The Redis client was closed"))
+            self.link = None
 
 
 _multiplexers: dict[asyncio.AbstractEventLoop, _Multiplexer] = {}
+
+
+async def close() -> None:
+    """Close this loop's connection; `clients.close()` calls it."""
+    multiplexer = _multiplexers.pop(asyncio.get_running_loop(), None)
+    if multiplexer is not None:
+        await multiplexer.close()
 
 
 async def call(*command: Any) -> Any:

@@ -104,6 +104,14 @@ async def test_redis_that_stops_answering_fails_its_callers_once_the_deadline_pa
     assert await pipelining.call("PING") == b"PONG"
 
 
+async def test_closing_the_clients_closes_the_shared_connection(batches: list[int]) -> None:
+    own_id = await pipelining.call("CLIENT", "ID")
+    await clients.close()
+    connected = {int(c["id"]) for c in await clients.redis().client_list()}
+    assert own_id not in connected
+    assert await pipelining.call("PING") == b"PONG"
+
+
 async def test_redis_down_fails_every_caller_with_a_connection_error(
     service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:

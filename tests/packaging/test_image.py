@@ -90,6 +90,19 @@ def test_the_final_stage_has_no_compilers_caches_or_build_tools(image: str) -> N
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_image_holds_the_runtime_and_not_the_local_tools(image: str) -> None:
+    # With typer's rich and pygments installed, `import httpx` loads them too.
+    probe = (
+        "import importlib.util as u, sys;"
+        "tools = [m for m in ('typer', 'rich', 'pygments', 'aiosmtpd', 'lark', 'croniter', 'yaml')"
+        " if u.find_spec(m)];"
+        "import httpx, functions.runtime.serve;"
+        "print(tools); sys.exit(bool(tools) or 'pygments' in sys.modules)"
+    )
+    result = podman_run("run", "--rm", image, "python", "-c", probe)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_the_image_adds_little_to_its_base(image: str) -> None:
     added = inspect(image)["Size"] - inspect(BASE_IMAGE)["Size"]
     assert added < MAX_ADDED_MB * 1_000_000, f"the image adds {added / 1e6:.0f} MB to its base"
