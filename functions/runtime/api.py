@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
-from functions.runtime.errors import FunctionError, classify, openapi_responses
+from functions.runtime.errors import FunctionError, classify, error_body, openapi_responses
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -29,16 +29,16 @@ def error_response(
     details: list[Any],
     request: Request,
     headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    request_id = request.headers.get("x-request-id")
-    return JSONResponse(
-        {"error": message, "details": details, "requestId": request_id},
+) -> Response:
+    return Response(
+        error_body(FunctionError(message, details), request.headers.get("x-request-id")),
         status_code=status,
         headers=headers,
+        media_type="application/json",
     )
 
 
-async def _validation(request: Request, exc: Exception) -> JSONResponse:
+async def _validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -50,12 +50,12 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
     return error_response(400, "Validation failed", details, request)
 
 
-async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
+async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     return error_response(exc.status_code, str(exc.detail), [], request, exc.headers)
 
 
-async def _function_error(request: Request, exc: Exception) -> JSONResponse:
+async def _function_error(request: Request, exc: Exception) -> Response:
     error = classify(exc)
     if error.status >= 500 and not isinstance(exc, FunctionError):
         log.exception("request failed", exc_info=exc)

@@ -91,10 +91,9 @@ class FunctionApp:
         try:
             body = await read_body(headers, receive, settings().max_body_bytes)
         except PayloadTooLarge as error:
-            request_id = headers.get("x-request-id") or headers.get("ce-id")
-            await respond(send, error.status, dispatch.JSON, error_body(error, request_id))
-            return
-        response = await dispatch.handle(self.function, headers, body)
+            response = dispatch.refusal(error, headers)
+        else:
+            response = await dispatch.handle(self.function, headers, body)
         await respond(send, response.status, response.headers, response.body)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:

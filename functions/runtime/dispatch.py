@@ -63,6 +63,11 @@ def _failed(function: Function, name: str, exc: Exception, headers: Mapping[str,
     if error.status >= 500 and not isinstance(exc, FunctionError):
         log.error("handler failed", exc_info=exc)
     metrics.ERRORS.labels(function.name, name, type(exc).__name__).inc()
+    return refusal(error, headers)
+
+
+def refusal(error: FunctionError, headers: Mapping[str, str]) -> Response:
+    """The answer to a delivery that failed: its status, in the one error shape."""
     request_id = headers.get("x-request-id") or headers.get("ce-id")
     return Response(error.status, JSON | error.headers, error_body(error, request_id))
 
