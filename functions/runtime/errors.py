@@ -103,6 +103,7 @@ def error_body(error: FunctionError, request_id: str | None) -> bytes:
     return json.dumps(
         {"error": error.message, "details": error.details, "requestId": request_id},
         default=str,
+        separators=(",", ":"),
     ).encode()
 
 
