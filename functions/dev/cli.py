@@ -48,9 +48,10 @@ def dev(
     only: Annotated[
         str, typer.Option(help="Run these functions only, e.g. users,orders.", show_default=False)
     ] = "",
-    port: Annotated[int, typer.Option(help="The broker's port.")] = 8080,
+    port: Annotated[int, typer.Option(help="The broker's port; 0 for any free one.")] = 8080,
     base_port: Annotated[
-        int, typer.Option(help="The first function's port; each has its own after it.")
+        int,
+        typer.Option(help="The first function's port, the others after it; 0 for any free ones."),
     ] = 8101,
 ) -> None:
     """Run every function, the broker, Redis, MongoDB and SMTP until Ctrl-C."""

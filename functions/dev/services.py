@@ -20,7 +20,7 @@ import tempfile
 import time
 import uuid
 from abc import ABC, abstractmethod
-from contextlib import suppress
+from contextlib import ExitStack, suppress
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
@@ -47,12 +47,18 @@ class ServiceError(RuntimeError):
     """A server could not be found, started or reached."""
 
 
+def free_ports(count: int) -> list[int]:
+    """TCP ports on the loopback interface that nothing uses right now, all different:
+    every socket is bound before any closes."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind((HOST, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
 def free_port() -> int:
-    """A TCP port on the loopback interface that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    return free_ports(1)[0]
 
 
 def tools_dir() -> Path:

@@ -27,7 +27,14 @@ import functions
 from functions.dev import endpoints, tokens
 from functions.dev.endpoints import Endpoints
 from functions.dev.logview import Console
-from functions.dev.services import HOST, MongoServer, RedisServer, SmtpServer, mongodb_env
+from functions.dev.services import (
+    HOST,
+    MongoServer,
+    RedisServer,
+    SmtpServer,
+    free_ports,
+    mongodb_env,
+)
 from functions.dev.supervisor import Program, Supervisor
 from functions.dev.table import table
 from functions.topology import Topology, load
@@ -90,6 +97,20 @@ def check_free(ports: Sequence[int]) -> None:
                 raise DevError(f"port {port} is in use (is another kshop dev running?)") from None
 
 
+def assign_ports(options: Options, chosen: dict[str, int]) -> tuple[int, dict[str, int]]:
+    """The broker's port and each chosen function's.
+
+    0 lets the OS choose (the tests run many stacks side by side); a fixed
+    base is followed by each function's offset, and every port must be free.
+    """
+    spare = iter(free_ports(1 + len(chosen)))
+    broker = options.port or next(spare)
+    base = options.base_port
+    ports = {name: base + offset if base else next(spare) for name, offset in chosen.items()}
+    check_free([*([broker] if options.port else []), *(ports.values() if base else [])])
+    return broker, ports
+
+
 def start_servers(stack: ExitStack) -> Servers:
     started: set[str] = set()
     redis = os.environ.get("REDIS_URL")
@@ -105,11 +126,10 @@ def start_servers(stack: ExitStack) -> Servers:
 
 
 def plan(
-    topology: Topology, chosen: dict[str, int], options: Options, servers: Servers
+    topology: Topology, broker_port: int, ports: dict[str, int], servers: Servers
 ) -> tuple[list[Program], Endpoints]:
     """The broker and function processes, and where each will answer."""
-    broker = f"http://{HOST}:{options.port}/{NAMESPACE}/{topology.broker.name}"
-    ports = {name: options.base_port + offset for name, offset in chosen.items()}
+    broker = f"http://{HOST}:{broker_port}/{NAMESPACE}/{topology.broker.name}"
     urls = {name: f"http://{HOST}:{port}" for name, port in ports.items()}
     local = {
         "PYTHONUNBUFFERED": "1",
@@ -127,11 +147,11 @@ def plan(
         "broker",
         [
             *(sys.executable, "-m", "functions.dev.broker"),
-            *("--port", str(options.port), "--subscribers", json.dumps(urls)),
+            *("--port", str(broker_port), "--subscribers", json.dumps(urls)),
             *("--drain-timeout", str(DRAIN_TIMEOUT)),
         ],
         {**os.environ, "PYTHONUNBUFFERED": "1"},
-        f"http://{HOST}:{options.port}/health",
+        f"http://{HOST}:{broker_port}/health",
     )
     function_programs = [
         Program(
@@ -215,14 +235,13 @@ async def _run(options: Options, echo: Callable[[str], None]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     topology = load()
-    chosen = choose(topology, options.only)
-    check_free([options.port, *(options.base_port + offset for offset in chosen.values())])
+    broker_port, ports = assign_ports(options, choose(topology, options.only))
     with ExitStack() as stack:
         # In a thread, so Ctrl-C is seen while MongoDB starts.
         servers = await asyncio.to_thread(start_servers, stack)
         if stop.is_set():
             return
-        programs, where = plan(topology, chosen, options, servers)
+        programs, where = plan(topology, broker_port, ports, servers)
         supervisor = Supervisor(programs, Console([p.name for p in programs] + ["kshop"], echo))
         supervisor.start()
         try:

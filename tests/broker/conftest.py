@@ -5,8 +5,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from functions.dev.services import free_port
 from tests.broker.harness import Lab, Subscribers
-from tests.support.servers import free_port, serving
+from tests.support.servers import serving
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ import pytest
 
 from functions import topology
 from functions.dev.broker import Broker, Outcome
+from functions.dev.services import free_port
 from functions.topology import Delivery, Trigger
 from tests.broker.harness import DEADLETTER, Lab, Reply, event, shop
-from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 

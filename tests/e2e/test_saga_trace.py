@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from functions import topology
 from functions.dev.broker import Broker
-from functions.dev.services import SmtpServer
+from functions.dev.services import SmtpServer, free_port
 from functions.inventory import store as catalogue
 from functions.runtime import clients, tracing
 from functions.runtime.serve import load
@@ -24,7 +24,7 @@ from functions.users import store as users
 from functions.users.model import NewUser
 from tests.fixtures.services import ServiceEnv
 from tests.support.saga_stack import eventually
-from tests.support.servers import free_port, serving
+from tests.support.servers import serving
 from tests.support.shop import ADMIN, bearer, configure_auth
 
 pytestmark = pytest.mark.e2e

@@ -5,12 +5,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from functions.dev.services import free_port
 from functions.runtime import auth, codec
 from functions.runtime.settings import Settings
 from functions.runtime.testing import cloudevent
 from tests.fixtures.services import ServiceEnv
 from tests.support.processes import Served, serve
-from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -11,11 +11,12 @@ import httpx
 import pytest
 
 from functions.deadletter.main import function
+from functions.dev.services import free_port
 from functions.runtime import auth
 from functions.runtime.settings import Settings, settings
 from functions.runtime.testing import Client, cloudevent, running
 from tests.fixtures.services import ServiceEnv
-from tests.support.servers import Recorder, free_port, serving
+from tests.support.servers import Recorder, serving
 
 pytestmark = pytest.mark.integration
 

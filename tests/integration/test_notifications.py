@@ -8,7 +8,7 @@ from email import policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from functions.dev.services import HOST, SmtpServer
+from functions.dev.services import HOST, SmtpServer, free_port
 from functions.notifications import mail
 from functions.notifications import main as notifications
 from functions.runtime import TooManyRequests
@@ -16,7 +16,6 @@ from functions.runtime.settings import settings
 from functions.runtime.testing import Client, cloudevent, running
 from functions.users.events import UserCreated
 from tests.fixtures.services import ServiceEnv
-from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from functions.dev.services import free_port
 from functions.inventory.events import InventoryRejected, InventoryReserved
 from functions.orders import main as orders
 from functions.orders.events import OrderCancelled, OrderCompleted, OrderCreated
@@ -17,7 +18,7 @@ from functions.runtime.settings import settings
 from functions.runtime.testing import Client, cloudevent, running
 from functions.shipping.events import ShipmentCreated
 from tests.fixtures.services import ServiceEnv
-from tests.support.servers import Recorder, free_port, serving
+from tests.support.servers import Recorder, serving
 from tests.support.shop import (
     Sink,
     admin,

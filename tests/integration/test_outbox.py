@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.collection import AsyncCollection
 
+from functions.dev.services import free_port
 from functions.runtime import EventData, Function, clients, outbox, tracing
 from functions.runtime.auth import mint
 from functions.runtime.settings import settings
 from functions.runtime.testing import running
 from functions.users import main as users
 from tests.fixtures.services import ServiceEnv
-from tests.support.servers import Recorder, Request, free_port, serving
+from tests.support.servers import Recorder, Request, serving
 
 pytestmark = pytest.mark.integration
 

@@ -117,7 +117,7 @@ async def test_redis_down_fails_every_caller_with_a_connection_error(
 ) -> None:
     from redis.exceptions import ConnectionError
 
-    from tests.support.servers import free_port
+    from functions.dev.services import free_port
 
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     settings.cache_clear()

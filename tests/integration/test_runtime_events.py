@@ -137,7 +137,7 @@ async def test_an_unexpected_exception_is_logged_with_its_stack(
 async def test_redis_down_is_503_so_knative_retries(
     service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.support.servers import free_port
+    from functions.dev.services import free_port
 
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     settings.cache_clear()
@@ -245,7 +245,7 @@ async def test_publish_posts_a_binary_event_to_k_sink_with_retries(
 async def test_a_sink_that_stays_down_makes_the_event_503(
     service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.support.servers import free_port
+    from functions.dev.services import free_port
 
     monkeypatch.setenv("K_SINK", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("PUBLISH_RETRIES", "1")

@@ -9,12 +9,12 @@ import sys
 import httpx
 import pytest
 
+from functions.dev.services import free_port
 from functions.runtime import codec
 from functions.runtime.testing import cloudevent
 from tests.fixtures.services import ServiceEnv
 from tests.support.processes import ROOT, serve
 from tests.support.sample import Slow
-from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -10,6 +10,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from functions.dev.services import free_port
 from functions.runtime import clients, outbox
 from functions.runtime.auth import mint
 from functions.runtime.settings import settings
@@ -18,7 +19,7 @@ from functions.users import main as users
 from functions.users import store
 from functions.users.model import User
 from tests.fixtures.services import ServiceEnv
-from tests.support.servers import Recorder, free_port, serving
+from tests.support.servers import Recorder, serving
 
 pytestmark = pytest.mark.integration
 

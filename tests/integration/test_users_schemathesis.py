@@ -23,11 +23,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from functions.dev.services import free_port
 from functions.runtime.auth import mint
 from functions.runtime.settings import Settings
 from tests.fixtures.services import ServiceEnv
 from tests.support.processes import serve
-from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,6 @@ from typing import Any, TypeVar
 
 import httpx
 
-from functions.dev.services import free_port
-
 KSHOP = str(Path(sys.executable).with_name("kshop"))
 T = TypeVar("T")
 # What the shell of a user who never configured kshop has.
@@ -129,7 +127,8 @@ def start_dev(cwd: Path, env: dict[str, str], *args: str) -> Dev:
         # A session of its own, as a terminal gives a foreground job: SIGINT to its
         # group is the user's Ctrl-C, and reaches nothing else.
         process = subprocess.Popen(
-            [KSHOP, "dev", "--port", str(free_port()), "--base-port", str(free_port()), *args],
+            # Port 0: every port is the OS's choice, read back from the endpoints file.
+            [KSHOP, "dev", "--port", "0", "--base-port", "0", *args],
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -28,8 +28,9 @@ import httpx
 from functions import topology
 from functions.dev.broker import Broker
 from functions.dev.broker.records import Outcome, Record
+from functions.dev.services import free_port
 from functions.topology import Topology
-from tests.support.servers import free_port, serving
+from tests.support.servers import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 EVERY_SECOND = "* * * * * *"

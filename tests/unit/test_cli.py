@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from functions.deadletter.query import Query
 from functions.dev import dlq, endpoints, logview, sending, stack, tokens
 from functions.dev.cli import app
 from functions.dev.endpoints import Endpoints
+from functions.dev.services import free_port
 from functions.dev.supervisor import Backoff
 from functions.runtime import auth, codec
 from functions.runtime.settings import Settings
@@ -325,6 +327,33 @@ def test_only_refuses_a_name_that_is_no_function() -> None:
     result = runner.invoke(app, ["dev", "--only", "nonesuch"])
     assert result.exit_code == 1
     assert "not enabled functions" in result.output
+
+
+def test_a_fixed_base_port_gives_each_function_its_offset() -> None:
+    chosen = {"analytics": 0, "deadletter": 2}
+    base = free_port()
+    broker, ports = stack.assign_ports(stack.Options(port=0, base_port=base), chosen)
+    assert ports == {"analytics": base, "deadletter": base + 2}
+    assert broker not in ports.values()
+
+
+def test_port_zero_lets_the_os_choose_every_port() -> None:
+    chosen = stack.choose(load(), [])
+    broker, ports = stack.assign_ports(stack.Options(port=0, base_port=0), chosen)
+    every = [broker, *ports.values()]
+    assert len(set(every)) == len(chosen) + 1
+    assert all(port > 0 for port in every)
+
+
+def test_a_fixed_port_in_use_is_refused_before_anything_starts() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(stack.DevError, match=f"port {port} is in use"):
+            stack.assign_ports(stack.Options(port=port, base_port=0), {"analytics": 0})
+        with pytest.raises(stack.DevError, match=f"port {port} is in use"):
+            stack.assign_ports(stack.Options(port=0, base_port=port), {"analytics": 0})
 
 
 def test_a_crashing_function_waits_longer_each_time_until_it_runs_stably() -> None:
