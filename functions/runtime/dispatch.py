@@ -7,6 +7,7 @@ CloudEvent would make the broker answer 502 and retry for nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -137,8 +138,19 @@ async def _process(
     except BaseException:
         await idempotency.release(claim)
         raise
-    await idempotency.complete(claim, response)
+    # Not awaited (see complete()); the callback runs in this event's log context.
+    idempotency.complete(claim, response).add_done_callback(_unrecorded)
     return response
+
+
+def _unrecorded(recorded: asyncio.Future[Any]) -> None:
+    if recorded.cancelled() or (exc := recorded.exception()) is None:
+        return
+    log.warning(
+        "answered, but the response was not recorded: a redelivery runs the handler "
+        "again once the lock expires",
+        exc_info=exc,
+    )
 
 
 def _parse(registration: Registration, data: Any) -> Any:

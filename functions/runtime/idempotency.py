@@ -7,6 +7,7 @@ the semantics of Powertools' idempotency utility, made async:
   dies mid-handler does not block the event forever;
 - a redelivery while the first still runs gets 429 with Retry-After (retried);
 - a redelivery after success gets the stored response, byte for byte;
+- the response is recorded after it goes out (see `complete`);
 - the same key with another payload is refused with 400 and not run;
 - a handler that fails releases the lock, so the retry runs it again.
 
@@ -15,6 +16,7 @@ The commands go through `pipelining`, so concurrent events share round trips.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -91,7 +93,20 @@ async def begin(function: str, source: str, event_id: str, digest: str) -> Lock 
     raise TooManyRequests("The same event is being handled")
 
 
-async def complete(lock: Lock, response: Response) -> None:
+def complete(lock: Lock, response: Response) -> asyncio.Future[Any]:
+    """Record the response; the future of the write, which the answer need not wait for.
+
+    Powertools writes the record before it returns, because in Lambda the return
+    is the answer. Behind Knative the answer is all the broker acts on, and
+    waiting for this write would add a round trip to every event. Not waiting
+    loses nothing:
+    - the write is issued before the answer is sent, so every later command of
+      this process, a duplicate's lock included, reaches Redis after it; a
+      duplicate at another replica in between gets 429 and comes back;
+    - if the write fails, or the process dies first, the lock stays until it
+      expires and a later duplicate runs the handler again. Awaited, the same
+      failure would answer 503 instead, and the broker's retry would do just that.
+    """
     record = json.dumps(
         {
             "status": "complete",
@@ -101,7 +116,7 @@ async def complete(lock: Lock, response: Response) -> None:
             "body": base64.b64encode(response.body).decode(),
         }
     )
-    await pipelining.call(
+    return pipelining.issue(
         "EVAL", _COMPLETE, 1, lock.key, lock.record, record, settings().idempotency_ttl
     )
 

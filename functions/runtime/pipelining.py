@@ -1,12 +1,13 @@
 """Redis commands from concurrent events share one connection and its round trips.
 
-Every event costs two idempotency commands. Sent one by one through redis-py's
-pool, each takes a connection, waits for its own round trip and spends ~150 µs
-of CPU; at a few hundred events a second the waits pile up into tens of
-milliseconds at p99. Here each event loop keeps one connection: the commands
-issued in one loop turn are written together, at once, and a single reader
-hands the answers back in order. No command waits for a free connection or for
-another batch's answer, and redis-py still packs and parses every command.
+Every idempotent event costs two Redis commands, and at a steady rate each
+travels alone. Through redis-py a command costs a pooled connection, a write
+task, a timer and a stream reader's wake-up, ~175 µs of CPU a round trip here,
+more than the rest of the event. So each event loop keeps one connection of
+its own: the commands issued in one loop turn go out in one write, and the
+answers are parsed where the bytes arrive, by hiredis, and handed to their
+callers in order. redis-py still opens the connection (TLS, AUTH or HELLO,
+SELECT), so every REDIS_URL it accepts works here too.
 """
 
 from __future__ import annotations
@@ -15,74 +16,110 @@ import asyncio
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+import hiredis
+
 from functions.runtime import clients
 
 if TYPE_CHECKING:
     from redis.asyncio.connection import AbstractConnection, ConnectionPool
 
-Queued = list[tuple[tuple[Any, ...], asyncio.Future[Any]]]
+# What hiredis returns while no whole answer is buffered; no answer can be it.
+_INCOMPLETE = object()
 
 # The event loop keeps only weak references to tasks: these are held until done.
 _tasks: set[asyncio.Task[None]] = set()
 
 
-def _spawn(loop: asyncio.AbstractEventLoop, work: Any) -> asyncio.Task[None]:
-    task = loop.create_task(work)
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
-    return task
+class _Link(asyncio.Protocol):
+    """One connection: commands out in order, answers back to their callers in that order."""
 
+    def __init__(self, pool: ConnectionPool, connection: AbstractConnection) -> None:
+        from redis.exceptions import InvalidResponse, ResponseError
 
-class _Link:
-    """One connection of our own and the callers waiting on it, in the order written."""
-
-    def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
-        # Configured like the pool's connections, but not one of them: it is never
-        # shared, and it is dropped, not returned, when it breaks. No socket timeout:
-        # redis-py would then arm a timer for every read and wrap every write in a
-        # task; the reader keeps one deadline instead.
+        self.connection = connection  # redis-py's, which made the connection; kept to close it
+        self.loop = asyncio.get_running_loop()
         self.timeout: float | None = pool.connection_kwargs.get("socket_timeout")
-        self.connection: AbstractConnection = pool.connection_class(
-            **{**pool.connection_kwargs, "socket_timeout": None}
+        self.parser = hiredis.Reader(
+            protocolError=InvalidResponse, replyError=ResponseError, notEnoughData=_INCOMPLETE
         )
         self.waiting: deque[asyncio.Future[Any]] = deque()
-        self.reader: asyncio.Task[None] | None = None
+        self.answered = 0.0
+        self.deadline: asyncio.TimerHandle | None = None
         self.broken = False
+        # redis-py has read the handshake's answers and nothing since: from here on
+        # the transport's bytes come to this protocol instead of redis-py's stream.
+        writer = connection._writer
+        assert writer is not None, "the connection is open"
+        self.transport = writer.transport
+        self.transport.set_protocol(self)
 
-    async def read(self) -> None:
-        from redis.exceptions import ResponseError
+    @classmethod
+    async def open(cls, pool: ConnectionPool) -> _Link:
+        connection = pool.connection_class(**pool.connection_kwargs)
+        await connection.connect()  # type: ignore[no-untyped-call]
+        return cls(pool, connection)
+
+    def send(self, packed: bytes, callers: list[asyncio.Future[Any]]) -> None:
+        if not self.waiting:
+            # One deadline while answers are owed: it runs from the last answer
+            # (or from now), not from each command, so it costs no timer per read.
+            self.answered = self.loop.time()
+            if self.timeout:
+                self.deadline = self.loop.call_at(self.answered + self.timeout, self._expired)
+        self.waiting.extend(callers)
+        self.transport.write(packed)
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed(data)
+        self.answered = self.loop.time()
+        try:
+            while (answer := self.parser.gets()) is not _INCOMPLETE:
+                caller = self.waiting.popleft()
+                if caller.done():  # its caller was cancelled; the answer is still consumed
+                    continue
+                if isinstance(answer, Exception):  # an error reply: its caller's, not the link's
+                    caller.set_exception(answer)
+                else:
+                    caller.set_result(answer)
+        except Exception as exc:  # bytes that are not RESP, or an answer nobody asked for
+            self.fail(exc)
+            return
+        if not self.waiting and self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+
+    def _expired(self) -> None:
         from redis.exceptions import TimeoutError as RedisTimeout
 
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(None) as deadline:
-                while self.waiting:
-                    if self.timeout:
-                        deadline.reschedule(loop.time() + self.timeout)
-                    try:
-                        answer = await self.connection.read_response(disconnect_on_error=False)
-                    except ResponseError as exc:  # an error reply: its caller's, not the link's
-                        answer = exc
-                    caller = self.waiting.popleft()
-                    if caller.done():  # its caller was cancelled; the answer is still consumed
-                        continue
-                    if isinstance(answer, Exception):
-                        caller.set_exception(answer)
-                    else:
-                        caller.set_result(answer)
-        except TimeoutError:
-            await self.fail(RedisTimeout(f"No answer from Redis within {self.timeout} s"))
-        except Exception as exc:
-            await self.fail(exc)
+        self.deadline = None
+        if not self.waiting or self.timeout is None:
+            return
+        due = self.answered + self.timeout
+        if self.loop.time() < due:  # answers came since it was set
+            self.deadline = self.loop.call_at(due, self._expired)
+        else:
+            self.fail(RedisTimeout(f"No answer from Redis within {self.timeout} s"))
 
-    async def fail(self, error: Exception) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
+        from redis.exceptions import ConnectionError
+
+        self.fail(ConnectionError(f"Redis closed the connection: {exc or 'end of stream'}"))
+
+    def fail(self, error: Exception) -> None:
         """A broken connection fails every caller on it; the next command opens another."""
         self.broken = True
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
         waiting, self.waiting = self.waiting, deque()
         for caller in waiting:
             if not caller.done():
                 caller.set_exception(error)
+        self.transport.close()
+
+    async def close(self, error: Exception) -> None:
+        self.fail(error)
         await self.connection.disconnect(nowait=True)
 
 
@@ -91,57 +128,67 @@ class _Multiplexer:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.queued: Queued = []
+        self.queued: list[bytes] = []
+        self.callers: list[asyncio.Future[Any]] = []
         self.link: _Link | None = None
-        self.writing = asyncio.Lock()
+        self.connecting: asyncio.Task[None] | None = None
 
     def call(self, command: tuple[Any, ...]) -> asyncio.Future[Any]:
         caller: asyncio.Future[Any] = self.loop.create_future()
         if not self.queued:
             self.loop.call_soon(self.flush)
-        self.queued.append((command, caller))
+        self.queued.append(hiredis.pack_command(command))
+        self.callers.append(caller)
         return caller
 
     def flush(self) -> None:
-        batch, self.queued = self.queued, []
-        _spawn(self.loop, self.write(batch))
-
-    async def write(self, batch: Queued) -> None:
-        # One writer at a time: callers must wait in the order their bytes were sent.
-        async with self.writing:
-            try:
-                link = await self.connected()
-            except Exception as exc:  # Redis unreachable: these callers get the error
-                for _, caller in batch:
-                    if not caller.done():
-                        caller.set_exception(exc)
-                return
-            link.waiting.extend(caller for _, caller in batch)
-            try:
-                packed = link.connection.pack_commands([command for command, _ in batch])
-                await link.connection.send_packed_command(packed, check_health=False)
-            except Exception as exc:
-                await link.fail(exc)
-                return
-            if link.reader is None or link.reader.done():
-                link.reader = _spawn(self.loop, link.read())
-
-    async def connected(self) -> _Link:
-        pool = clients.redis().connection_pool
+        if not self.callers:
+            return
+        link = self.link
         # A closed or replaced client (clients.close(), new settings) means a new connection.
-        if self.link is None or self.link.broken or self.link.pool is not pool:
-            await self.close()
-            link = _Link(pool)
-            await link.connection.connect()  # type: ignore[no-untyped-call]
-            self.link = link
-        return self.link
+        if link is None or link.broken or link.pool is not clients.redis().connection_pool:
+            if self.connecting is None:
+                self.connecting = self.loop.create_task(self.connect())
+                _tasks.add(self.connecting)
+                self.connecting.add_done_callback(_tasks.discard)
+            return  # what is queued by the time it is connected goes out then
+        packed, callers = b"".join(self.queued), self.callers
+        self.queued, self.callers = [], []
+        link.send(packed, callers)
+
+    async def connect(self) -> None:
+        try:
+            # First: on the first call this imports redis-py, the way clients does it.
+            pool = clients.redis().connection_pool
+            if self.link is not None:  # broken, or of a client that was replaced
+                from redis.exceptions import ConnectionError
+
+                await self.link.close(ConnectionError("The connection was replaced"))
+            self.link = await _Link.open(pool)
+        except Exception as exc:  # Redis unreachable: the callers so far get the error
+            callers, self.queued, self.callers = self.callers, [], []
+            for caller in callers:
+                if not caller.done():
+                    caller.set_exception(exc)
+        finally:
+            self.connecting = None
+        self.flush()
 
     async def close(self) -> None:
+        """Close the connection once every command already issued has its answer.
+
+        Some are not awaited by anyone (an idempotency record written after the
+        answer went out), so a shutdown must not cut them off.
+        """
         from redis.exceptions import ConnectionError
 
-        if self.link is not None:
-            await self.link.fail(ConnectionError("The Redis client was closed"))
-            self.link = None
+        link = self.link
+        owed = [*self.callers, *(link.waiting if link else ())]
+        if owed:  # each is bounded by the connect timeout and the link's deadline
+            await asyncio.wait(owed)
+        self.link = None
+        if link is not None:
+            await link.close(ConnectionError("The Redis client was closed"))
 
 
 _multiplexers: dict[asyncio.AbstractEventLoop, _Multiplexer] = {}
@@ -154,10 +201,19 @@ async def close() -> None:
         await multiplexer.close()
 
 
-async def call(*command: Any) -> Any:
-    """Run one Redis command on this loop's shared connection; its raw answer."""
+def issue(*command: Any) -> asyncio.Future[Any]:
+    """Queue one Redis command on this loop's shared connection; the future of its raw answer.
+
+    It goes out in this loop turn's write, after every command issued before it
+    and before every command issued after it, whether or not anyone awaits it.
+    """
     loop = asyncio.get_running_loop()
     multiplexer = _multiplexers.get(loop)
     if multiplexer is None:
         multiplexer = _multiplexers[loop] = _Multiplexer(loop)
-    return await multiplexer.call(command)
+    return multiplexer.call(command)
+
+
+async def call(*command: Any) -> Any:
+    """Run one Redis command on this loop's shared connection; its raw answer."""
+    return await issue(*command)

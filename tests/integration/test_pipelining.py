@@ -1,7 +1,12 @@
 """Concurrent Redis commands share one connection, and each caller still gets its own answer."""
 
 import asyncio
+import subprocess
+import sys
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from redis.exceptions import ResponseError
@@ -20,13 +25,13 @@ async def batches(
     """The number of commands in every write."""
     settings.cache_clear()
     sizes: list[int] = []
-    write = pipelining._Multiplexer.write
+    send = pipelining._Link.send
 
-    async def counted(self: pipelining._Multiplexer, batch: pipelining.Queued) -> None:
-        sizes.append(len(batch))
-        await write(self, batch)
+    def counted(self: pipelining._Link, packed: bytes, callers: list[asyncio.Future[Any]]) -> None:
+        sizes.append(len(callers))
+        send(self, packed, callers)
 
-    monkeypatch.setattr(pipelining._Multiplexer, "write", counted)
+    monkeypatch.setattr(pipelining._Link, "send", counted)
     yield sizes
     await clients.close()
 
@@ -79,9 +84,21 @@ async def test_a_broken_connection_fails_its_callers_and_the_next_call_reconnect
     from redis.exceptions import ConnectionError
 
     own_id = await pipelining.call("CLIENT", "ID")
+    waiting = asyncio.ensure_future(pipelining.call("BLPOP", clients.key("p", "never"), "5"))
+    await asyncio.sleep(0.05)
     await clients.redis().client_kill_filter(_id=own_id)
     with pytest.raises(ConnectionError):
-        await pipelining.call("PING")
+        await waiting
+    assert await pipelining.call("PING") == b"PONG"
+    assert await pipelining.call("CLIENT", "ID") != own_id
+
+
+async def test_a_connection_lost_while_idle_is_replaced_without_failing_anyone(
+    batches: list[int],
+) -> None:
+    own_id = await pipelining.call("CLIENT", "ID")
+    await clients.redis().client_kill_filter(_id=own_id)
+    await asyncio.sleep(0.05)  # the end of the stream reaches the link
     assert await pipelining.call("PING") == b"PONG"
     assert await pipelining.call("CLIENT", "ID") != own_id
 
@@ -110,6 +127,46 @@ async def test_closing_the_clients_closes_the_shared_connection(batches: list[in
     connected = {int(c["id"]) for c in await clients.redis().client_list()}
     assert own_id not in connected
     assert await pipelining.call("PING") == b"PONG"
+
+
+async def test_the_connection_is_opened_by_redis_py_with_the_url_s_user_and_database(
+    service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis.asyncio import Redis
+
+    settings.cache_clear()
+    user, password = f"kshop-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    admin = Redis.from_url(service_env.redis_url)
+    await admin.acl_setuser(
+        user, enabled=True, passwords=[f"+{password}"], keys=["*"], commands=["+@all"]
+    )
+    url = urlsplit(service_env.redis_url)
+    as_user = url._replace(netloc=f"{user}:{password}@{url.hostname}:{url.port}", path="/7")
+    monkeypatch.setenv("REDIS_URL", as_user.geturl())
+    settings.cache_clear()
+    key = clients.key("p", "db7")
+    try:
+        assert await pipelining.call("ACL", "WHOAMI") == user.encode()
+        await pipelining.call("SET", key, "seven")
+        in_seven = Redis.from_url(url._replace(path="/7").geturl())
+        assert await in_seven.get(key) == b"seven"
+        assert await admin.get(key) is None  # database 0
+        await in_seven.delete(key)
+        await in_seven.aclose()
+    finally:
+        await clients.close()
+        await admin.acl_deluser(user)
+        await admin.aclose()
+
+
+async def test_closing_waits_for_the_answers_to_what_was_issued(batches: list[int]) -> None:
+    key = clients.key("p", "late")
+    await pipelining.call("PING")
+    await clients.redis().client_pause(300)
+    written = pipelining.issue("SET", key, "still written")  # nobody awaits it
+    await clients.close()
+    assert written.result() == b"OK"
+    assert await clients.redis().get(key) == b"still written"
 
 
 async def test_redis_down_fails_every_caller_with_a_connection_error(
@@ -148,3 +205,26 @@ def test_a_loop_that_stops_before_its_flush_strands_nothing(service_env: Service
             await clients.close()
 
     assert asyncio.run(use()) is None
+
+
+FIRST_COMMAND = """
+import asyncio, sys
+from functions.runtime import pipelining
+assert "redis" not in sys.modules
+assert asyncio.run(pipelining.call("PING")) == b"PONG"
+assert "opentelemetry.sdk.metrics" not in sys.modules, "redis-py loaded the metrics SDK"
+print("ok")
+"""
+
+
+def test_the_first_command_imports_redis_py_without_the_otel_metrics_sdk(
+    service_env: ServiceEnv,
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", FIRST_COMMAND],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.strip() == "ok", result.stderr

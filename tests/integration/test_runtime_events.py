@@ -1,12 +1,16 @@
 """The runtime's event contract against a real Redis: status codes, idempotency, publishing."""
 
 import asyncio
+import io
 import json
+import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from functions.runtime import codec, idempotency
+from functions.runtime import Event, Function, clients, codec, idempotency, logs, pipelining
+from functions.runtime.codec import CloudEvent
 from functions.runtime.settings import settings
 from functions.runtime.testing import Client, cloudevent, running
 from tests.fixtures.services import ServiceEnv
@@ -219,6 +223,74 @@ async def test_the_lock_of_a_process_that_died_expires(
     await asyncio.sleep(2.1)
     assert (await client.send(event)).status == 200
     assert sample.runs[event.get_id()] == 1
+
+
+def _recorded(source: str, event_id: str) -> str:
+    """The key of an event's idempotency record in the function named "recorded"."""
+    return clients.key("idempotency", "recorded", source, event_id)
+
+
+async def _record(event: CloudEvent) -> dict[str, Any]:
+    stored = await clients.redis().get(_recorded(event.get_source(), event.get_id()))
+    assert stored is not None
+    record: dict[str, Any] = json.loads(stored)
+    return record
+
+
+async def test_the_answer_does_not_wait_for_the_record_and_a_duplicate_then_finds_it(
+    service_env: ServiceEnv,
+) -> None:
+    settings.cache_clear()
+    function, runs = Function("recorded", uses={"redis"}), []
+
+    @function.on("kshop.test.paused")
+    async def pause(event: Event[Any]) -> None:
+        runs.append(event.id)
+        # Redis holds every write for 0.5 s from here, the record's included; reads go on.
+        await clients.redis().client_pause(500, all=False)
+
+    loop = asyncio.get_running_loop()
+    async with running(function) as client:
+        event = cloudevent({"n": 1}, type="kshop.test.paused")
+        started = loop.time()
+        assert (await client.send(event)).status == 202
+        assert loop.time() - started < 0.4
+        assert (await _record(event))["status"] == "in_progress"
+        await asyncio.sleep(0.6)
+        assert (await _record(event))["status"] == "complete"
+        assert (await client.send(event)).status == 202
+    assert runs == [event.get_id()]
+
+
+async def test_a_response_that_could_not_be_recorded_is_still_answered_and_logged(
+    service_env: ServiceEnv,
+) -> None:
+    settings.cache_clear()
+    function = Function("recorded", uses={"redis"})
+
+    @function.on("kshop.test.clobbered")
+    async def clobber(event: Event[Any]) -> None:
+        # Something else takes the key over: the record's script then fails on it.
+        key = _recorded(event.source, event.id)
+        await clients.redis().delete(key)
+        await clients.redis().rpush(key, "not a record")
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter("recorded"))
+    logger = logging.getLogger("kshop.events")
+    logger.addHandler(handler)
+    event = cloudevent({"n": 1}, type="kshop.test.clobbered")
+    try:
+        async with running(function) as client:
+            assert (await client.send(event)).status == 202
+            await pipelining.call("PING")  # the record's answer came before this one's
+    finally:
+        logger.removeHandler(handler)
+    entry = json.loads(stream.getvalue().splitlines()[0])
+    assert (entry["level"], entry["ce_id"]) == ("WARNING", event.get_id())
+    assert "not recorded" in entry["message"]
+    assert "WRONGTYPE" in entry["exception"]
 
 
 # --- publishing to K_SINK --------------------------------------------------------------
