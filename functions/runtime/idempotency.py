@@ -105,7 +105,8 @@ def complete(lock: Lock, response: Response) -> asyncio.Future[Any]:
       duplicate at another replica in between gets 429 and comes back;
     - if the write fails, or the process dies first, the lock stays until it
       expires and a later duplicate runs the handler again. Awaited, the same
-      failure would answer 503 instead, and the broker's retry would do just that.
+      failure would answer 503, and the broker's retry would meet the same lock
+      and run the handler again once it expired.
     """
     record = json.dumps(
         {

@@ -3,6 +3,8 @@
 import json
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -307,6 +309,17 @@ def test_a_replay_is_taken_only_with_a_2xx() -> None:
     taken, line = dlq.replayed(letter(503, [400]))
     assert not taken
     assert "refused" in line
+
+
+def test_without_the_local_extra_the_command_says_what_to_install() -> None:
+    # As in an install without the extra: typer cannot be imported.
+    probe = "import sys; sys.modules['typer'] = None; from functions.dev import main; main()"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert "needs the 'local' extra, and typer is not installed" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # --- kshop dev -------------------------------------------------------------------------
