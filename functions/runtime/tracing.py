@@ -13,6 +13,7 @@ costs a fifth of a warm event's CPU and the SDK's import at cold start.
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Mapping
 from functools import cache
@@ -47,9 +48,22 @@ def provider() -> TracerProvider:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-            _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+            # Smaller, more frequent batches than the SDK's 512 spans every 5 s: its
+            # thread encodes a batch holding the GIL, and the event loop waits that
+            # long (docs/bench.md, Span export). OTEL_BSP_* still win when set.
+            processor = BatchSpanProcessor(
+                OTLPSpanExporter(),
+                max_export_batch_size=_unless_set("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 64),
+                schedule_delay_millis=_unless_set("OTEL_BSP_SCHEDULE_DELAY", 200),
+            )
+            _provider.add_span_processor(processor)
         trace.set_tracer_provider(_provider)
     return _provider
+
+
+def _unless_set(variable: str, default: int) -> int | None:
+    """kshop's default for an SDK setting; None lets the SDK read the variable."""
+    return None if os.environ.get(variable) else default
 
 
 class _ContextOnlyTracer(trace.NoOpTracer):

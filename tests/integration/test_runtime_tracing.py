@@ -1,8 +1,11 @@
 """One trace across functions: the traceparent extension is continued and passed on."""
 
+import asyncio
 import io
 import json
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,6 +19,7 @@ from functions.runtime.testing import Client, cloudevent, running
 from tests.fixtures.services import ServiceEnv
 from tests.support import sample
 from tests.support.sample import Failing, Ping
+from tests.support.servers import Recorder, serving
 
 pytestmark = pytest.mark.integration
 
@@ -138,3 +142,52 @@ class TestWithoutAnExporter:
         assert not tracing.tracer().start_span("x").is_recording()
         monkeypatch.setattr(tracing, "_provider", self.recording)
         assert tracing.tracer().start_span("x").is_recording()
+
+
+# A process that records 100 spans, then gives the batch processor 1.5 s and
+# exits without flushing: only what the processor sent on its own arrives.
+EXPORTER = """
+import os, time
+from functions.runtime import tracing
+for i in range(100):
+    with tracing.tracer().start_as_current_span(f"span {i}"):
+        pass
+time.sleep(1.5)
+os._exit(0)
+"""
+
+
+async def _exported_batches(**env: str) -> list[int]:
+    """The number of spans in each OTLP request that reached a collector."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    collector = Recorder(default_status=200)
+    async with serving(collector) as url:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            EXPORTER,
+            env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": url, **env},
+        )
+        assert await process.wait() == 0
+    sizes = []
+    for request in collector.requests:
+        assert request.path == "/v1/traces"
+        batch = ExportTraceServiceRequest.FromString(request.body)
+        sizes.append(sum(len(s.spans) for r in batch.resource_spans for s in r.scope_spans))
+    return sizes
+
+
+async def test_spans_are_exported_in_small_batches_within_a_fraction_of_a_second() -> None:
+    # The SDK's own defaults (512 spans, every 5 s) would send nothing in 1.5 s.
+    sizes = await _exported_batches()
+    assert sum(sizes) == 100
+    assert max(sizes) <= 64
+
+
+async def test_the_sdk_s_batch_variables_win_over_kshop_s_defaults() -> None:
+    sizes = await _exported_batches(OTEL_BSP_MAX_EXPORT_BATCH_SIZE="10")
+    assert sum(sizes) == 100
+    assert max(sizes) <= 10
