@@ -11,8 +11,8 @@ _LOCAL = frozenset({"typer", "click", "rich", "yaml", "lark", "croniter", "aiosm
 def main() -> None:
     """The `kshop` console script: the CLI, or one clear line where its packages are missing.
 
-    The image installs the project without the `local` extra, so the script is
-    there but typer and the rest are not.
+    An install without the `local` extra (`pip install kshop`) has the script
+    but not typer and the rest.
     """
     try:
         from functions.dev.cli import main as cli

@@ -48,8 +48,10 @@ class ServiceError(RuntimeError):
 
 
 def free_ports(count: int) -> list[int]:
-    """TCP ports on the loopback interface that nothing uses right now, all different:
-    every socket is bound before any closes."""
+    """TCP ports on the loopback interface that nothing uses right now.
+
+    All different: every socket is bound before any is closed.
+    """
     with ExitStack() as stack:
         sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
         for sock in sockets:
