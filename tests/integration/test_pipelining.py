@@ -1,10 +1,12 @@
 """Concurrent Redis commands share one connection, and each caller still gets its own answer."""
 
 import asyncio
+import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -167,6 +169,47 @@ async def test_closing_waits_for_the_answers_to_what_was_issued(batches: list[in
     await clients.close()
     assert written.result() == b"OK"
     assert await clients.redis().get(key) == b"still written"
+
+
+async def test_resp3_connections_work_too(
+    service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_URL", f"{service_env.redis_url}?protocol=3")
+    settings.cache_clear()
+    key = clients.key("p", "resp3")
+    try:
+        assert isinstance(await pipelining.call("HELLO"), dict)  # RESP3 answers in maps
+        assert await pipelining.call("SET", key, "v", "NX", "EX", 60) == b"OK"
+        assert await pipelining.call("GET", key) == b"v"
+        assert 0 < await pipelining.call("TTL", key) <= 60
+    finally:
+        await clients.close()
+
+
+async def test_a_unix_socket_url_works_too(
+    service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is on PATH wherever the tests run"
+    path = tmp_path / "redis.sock"
+    server = await asyncio.create_subprocess_exec(
+        *(binary, "--port", "0", "--unixsocket", str(path), "--save", "", "--appendonly", "no"),
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            if path.exists():
+                break
+            await asyncio.sleep(0.05)
+        monkeypatch.setenv("REDIS_URL", f"unix://{path}?db=2")
+        settings.cache_clear()
+        assert await pipelining.call("SET", "k", "over a socket file") == b"OK"
+        assert b" db=2 " in await pipelining.call("CLIENT", "INFO")
+        assert await clients.redis().get("k") == b"over a socket file"
+    finally:
+        await clients.close()
+        server.terminate()
+        await server.wait()
 
 
 async def test_redis_down_fails_every_caller_with_a_connection_error(
