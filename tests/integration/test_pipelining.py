@@ -1,11 +1,14 @@
 """Concurrent Redis commands share one connection, and each caller still gets its own answer."""
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from redis.exceptions import ResponseError
 
+from functions.dev.services import free_port
 from functions.runtime import clients, pipelining
 from functions.runtime.settings import settings
 from tests.fixtures.services import ServiceEnv
@@ -186,30 +190,89 @@ async def test_resp3_connections_work_too(
         await clients.close()
 
 
+@contextlib.asynccontextmanager
+async def _redis_server(*options: str) -> AsyncIterator[None]:
+    """A redis-server of the test's own, with these options, until the block ends."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is on PATH wherever the tests run"
+    server = await asyncio.create_subprocess_exec(
+        *(binary, "--port", "0", "--save", "", "--appendonly", "no", *options),
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert server.stdout is not None
+        async with asyncio.timeout(10):
+            # "Ready to accept connections", or "... ready to accept connections at <path>"
+            while b"ready to accept connections" not in (await server.stdout.readline()).lower():
+                pass
+        yield
+    finally:
+        await clients.close()
+        server.terminate()
+        await server.wait()
+
+
 async def test_a_unix_socket_url_works_too(
     service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is on PATH wherever the tests run"
     path = tmp_path / "redis.sock"
-    server = await asyncio.create_subprocess_exec(
-        *(binary, "--port", "0", "--unixsocket", str(path), "--save", "", "--appendonly", "no"),
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            if path.exists():
-                break
-            await asyncio.sleep(0.05)
+    async with _redis_server("--unixsocket", str(path)):
         monkeypatch.setenv("REDIS_URL", f"unix://{path}?db=2")
         settings.cache_clear()
         assert await pipelining.call("SET", "k", "over a socket file") == b"OK"
         assert b" db=2 " in await pipelining.call("CLIENT", "INFO")
         assert await clients.redis().get("k") == b"over a socket file"
-    finally:
-        await clients.close()
-        server.terminate()
-        await server.wait()
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, in PEM files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    loopback = x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(loopback, critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+async def test_a_tls_url_works_too(
+    service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cert, key = _self_signed(tmp_path)
+    port = free_port()
+    async with _redis_server(
+        *("--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key)),
+        *("--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"),
+    ):
+        monkeypatch.setenv("REDIS_URL", f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}")
+        settings.cache_clear()
+        assert await pipelining.call("SET", "k", "over TLS") == b"OK"
+        assert await pipelining.call("GET", "k") == b"over TLS"
+        assert await clients.redis().get("k") == b"over TLS"
 
 
 async def test_redis_down_fails_every_caller_with_a_connection_error(
