@@ -20,7 +20,6 @@ compiled and its files in the page cache, as a restarted pod would.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,12 +30,11 @@ from bench.common import (  # after the path above: run as a script, not a modul
     FASTAPI,
     FUNC_PYTHON,
     MIB,
-    BenchError,
     Contender,
     Server,
     add_contender_options,
     contenders,
-    fail,
+    exit_status,
     first_answer,
     kshop_analytics,
     machine,
@@ -149,25 +147,25 @@ def main() -> int:
     terminate_on_sigterm()
 
     samples: dict[str, list[Sample]] = {}
-    try:
-        with run_logs("coldstart") as logs, redis_server() as redis_url, otlp_sink() as otlp:
-            every = contenders(kshop_analytics(), otlp if args.otlp else None)
-            samples = {c.key: [] for c in every}
-            for c in every:  # warm-up: compile bytecode, fill the page cache
-                measure(c, redis_url, logs, args.timeout, args.python)
-            for run in range(1, runs + 1):
-                for c in every:
-                    sample = measure(c, redis_url, logs, args.timeout, args.python)
-                    samples[c.key].append(sample)
-                    print(
-                        f"run {run}/{runs} {c.label}: {sample.seconds * 1000:.0f} ms, "
-                        f"{sample.rss / MIB:.1f} MiB, HTTP {sample.status}",
-                        file=sys.stderr,
-                    )
-    except (BenchError, OSError, subprocess.TimeoutExpired) as error:
-        return fail(error)
-    except KeyboardInterrupt:
-        return 130
+    with (
+        exit_status(),
+        run_logs("coldstart") as logs,
+        redis_server() as redis_url,
+        otlp_sink() as otlp,
+    ):
+        every = contenders(kshop_analytics(), otlp if args.otlp else None)
+        samples = {c.key: [] for c in every}
+        for c in every:  # warm-up: compile bytecode, fill the page cache
+            measure(c, redis_url, logs, args.timeout, args.python)
+        for run in range(1, runs + 1):
+            for c in every:
+                sample = measure(c, redis_url, logs, args.timeout, args.python)
+                samples[c.key].append(sample)
+                print(
+                    f"run {run}/{runs} {c.label}: {sample.seconds * 1000:.0f} ms, "
+                    f"{sample.rss / MIB:.1f} MiB, HTTP {sample.status}",
+                    file=sys.stderr,
+                )
 
     print(f"\nCold start, {runs} interleaved runs each; {machine()}\n")
     print(table(every, samples))

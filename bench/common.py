@@ -474,6 +474,18 @@ def run_logs(prefix: str) -> Iterator[Path]:
     shutil.rmtree(logs, ignore_errors=True)
 
 
-def fail(error: BaseException) -> int:
-    print(f"\n{type(error).__name__}: {error}", file=sys.stderr)
-    return 1
+@contextlib.contextmanager
+def exit_status() -> Iterator[None]:
+    """End the script when a run cannot go on: status 1 with the reason, 130 on Ctrl-C.
+
+    A BenchError, an OSError or a timed-out subprocess means a contender did not
+    start or answer; its message says so, a traceback would not add to it. Inner
+    context managers (servers, logs) have cleaned up by the time this runs.
+    """
+    try:
+        yield
+    except (BenchError, OSError, subprocess.TimeoutExpired) as error:
+        print(f"\n{type(error).__name__}: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

@@ -38,7 +38,7 @@ from bench.common import (  # after the path above: run as a script, not a modul
     BenchError,
     Contender,
     Server,
-    fail,
+    exit_status,
     first_answer,
     kshop_analytics,
     machine,
@@ -242,26 +242,21 @@ def main() -> int:
     bare: list[Counter[str]] = []
     ladders: dict[str, list[list[tuple[float, int]]]] = {name: [] for name in LADDERS}
     what_ifs: dict[str, list[tuple[float, int]]] = {label: [] for label, _, _ in WHAT_IFS}
-    try:
-        with run_logs("profile") as logs, redis_server() as redis_url:
-            for c in contenders:  # warm-up, untimed
-                phases(c, redis_url, logs, args.timeout)
-            for _ in range(runs):  # every kind of measurement once per round: drift hits all
-                for c in contenders:
-                    measured[c.key].append(phases(c, redis_url, logs, args.timeout))
-                before, after = import_profile(kshop, redis_url, logs, args.timeout)
-                starts.append(before)
-                firsts.append(after)
-                bare_before, bare_after = import_profile(FASTAPI, redis_url, logs, args.timeout)
-                bare.append(bare_before + bare_after)
-                for name, steps in LADDERS.items():
-                    ladders[name].append(ladder(steps, PYTHON))
-                for label, setup, statement in WHAT_IFS:
-                    what_ifs[label].append(what_if(setup, statement, PYTHON))
-    except (BenchError, OSError, subprocess.TimeoutExpired) as error:
-        return fail(error)
-    except KeyboardInterrupt:
-        return 130
+    with exit_status(), run_logs("profile") as logs, redis_server() as redis_url:
+        for c in contenders:  # warm-up, untimed
+            phases(c, redis_url, logs, args.timeout)
+        for _ in range(runs):  # every kind of measurement once per round: drift hits all
+            for c in contenders:
+                measured[c.key].append(phases(c, redis_url, logs, args.timeout))
+            before, after = import_profile(kshop, redis_url, logs, args.timeout)
+            starts.append(before)
+            firsts.append(after)
+            bare_before, bare_after = import_profile(FASTAPI, redis_url, logs, args.timeout)
+            bare.append(bare_before + bare_after)
+            for name, steps in LADDERS.items():
+                ladders[name].append(ladder(steps, PYTHON))
+            for label, setup, statement in WHAT_IFS:
+                what_ifs[label].append(what_if(setup, statement, PYTHON))
 
     print(f"Cold-start profile, median of {runs} run(s); {machine()}\n")
     print("Phases (exec → listening → first 2xx to a CloudEvent):\n")

@@ -24,7 +24,7 @@ from bench.common import (  # after the path above: run as a script, not a modul
     EVENT_BODY,
     BenchError,
     event_headers,
-    fail,
+    exit_status,
     machine,
     markdown_table,
     median,
@@ -150,18 +150,15 @@ def main() -> int:
     args = parser.parse_args()
     n = 300 if args.quick else max(1, args.events)
     batches: dict[str, list[float]] = {}
-    try:
-        with redis_server() as redis_url:
-            os.environ.update(
-                REDIS_URL=redis_url, FUNCTION="bench", REDIS_PREFIX=f"bench-{uuid.uuid4().hex}"
-            )
-            import uvloop  # the loop uvicorn picks for kshop
+    with exit_status(), redis_server() as redis_url:
+        os.environ.update(
+            REDIS_URL=redis_url, FUNCTION="bench", REDIS_PREFIX=f"bench-{uuid.uuid4().hex}"
+        )
+        import uvloop  # the loop uvicorn picks for kshop
 
-            for _ in range(BATCHES):
-                for label, seconds in uvloop.run(measure(n)).items():
-                    batches.setdefault(label, []).append(seconds)
-    except (BenchError, OSError) as error:
-        return fail(error)
+        for _ in range(BATCHES):
+            for label, seconds in uvloop.run(measure(n)).items():
+                batches.setdefault(label, []).append(seconds)
     print(f"One warm event, sequential, median of {BATCHES} batches of {n}; {machine()}\n")
     rows = [[label, f"{median(values) * 1e6:.0f} µs"] for label, values in batches.items()]
     print(markdown_table(["part", "per call"], rows))

@@ -50,7 +50,7 @@ from bench.common import (  # after the path above: run as a script, not a modul
     add_contender_options,
     contenders,
     event_headers,
-    fail,
+    exit_status,
     first_answer,
     kshop_noop,
     machine,
@@ -326,49 +326,45 @@ def main() -> int:
     every: list[Contender] = []
     saturated: dict[str, list[Round]] = {}
     latency: dict[int, dict[str, list[Paced]]] = {}
-    try:
-        with (
-            run_logs("throughput") as logs,
-            redis_server() as redis_url,
-            otlp_sink() as otlp,
-            servers_cleanup() as started,
-        ):
-            every = contenders(kshop_noop(), otlp if args.otlp else None)
-            saturated = {c.key: [] for c in every}
-            latency = {rate: {c.key: [] for c in every} for rate in args.rates}
-            servers = [Server(c, redis_url, logs, args.python) for c in every]
-            for server in servers:
-                started.append(server)
-                server.start()
-            for server in servers:
-                first_answer(server, EVENT_TYPE, args.timeout)
-                if args.warmup > 0:
-                    load(server, args.warmup, args.connections, args.threads)
-            for number in range(args.rounds):
-                # Rotate the order each round: no contender always runs first or last.
-                order = servers[number % len(servers) :] + servers[: number % len(servers)]
+    with (
+        exit_status(),
+        run_logs("throughput") as logs,
+        redis_server() as redis_url,
+        otlp_sink() as otlp,
+        servers_cleanup() as started,
+    ):
+        every = contenders(kshop_noop(), otlp if args.otlp else None)
+        saturated = {c.key: [] for c in every}
+        latency = {rate: {c.key: [] for c in every} for rate in args.rates}
+        servers = [Server(c, redis_url, logs, args.python) for c in every]
+        for server in servers:
+            started.append(server)
+            server.start()
+        for server in servers:
+            first_answer(server, EVENT_TYPE, args.timeout)
+            if args.warmup > 0:
+                load(server, args.warmup, args.connections, args.threads)
+        for number in range(args.rounds):
+            # Rotate the order each round: no contender always runs first or last.
+            order = servers[number % len(servers) :] + servers[: number % len(servers)]
+            for server in order:
+                result = load(server, args.duration, args.connections, args.threads)
+                saturated[server.contender.key].append(result)
+                print(
+                    f"round {number + 1}/{args.rounds} {server.contender.label}: "
+                    f"{result.rate:,.0f} req/s, p99 {ms(result.p99)}, {result.errors} errors",
+                    file=sys.stderr,
+                )
+            for rate in args.rates:
                 for server in order:
-                    result = load(server, args.duration, args.connections, args.threads)
-                    saturated[server.contender.key].append(result)
+                    run = paced(server, rate, args.paced_duration, logs)
+                    latency[rate][server.contender.key].append(run)
                     print(
-                        f"round {number + 1}/{args.rounds} {server.contender.label}: "
-                        f"{result.rate:,.0f} req/s, p99 {ms(result.p99)}, {result.errors} errors",
+                        f"round {number + 1}/{args.rounds} {server.contender.label} at "
+                        f"{rate}/s: p50 {ms(run.p50)}, p99 {ms(run.p99)}, "
+                        f"{run.errors} errors",
                         file=sys.stderr,
                     )
-                for rate in args.rates:
-                    for server in order:
-                        run = paced(server, rate, args.paced_duration, logs)
-                        latency[rate][server.contender.key].append(run)
-                        print(
-                            f"round {number + 1}/{args.rounds} {server.contender.label} at "
-                            f"{rate}/s: p50 {ms(run.p50)}, p99 {ms(run.p99)}, "
-                            f"{run.errors} errors",
-                            file=sys.stderr,
-                        )
-    except (BenchError, OSError, subprocess.TimeoutExpired) as error:
-        return fail(error)
-    except KeyboardInterrupt:
-        return 130
 
     summaries = {key: summarize(value) for key, value in saturated.items()}
     print(f"\nThroughput and latency, median of {args.rounds} round(s); {machine()}\n")

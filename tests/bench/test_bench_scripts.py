@@ -61,3 +61,16 @@ def test_throughput_saturates_then_paces_every_contender() -> None:
         assert 150 <= int(row[2].replace(",", "")) <= 210, row  # 2xx/s near the offered rate
         assert row[6] == "0", row
     assert "p99 at 200 events/s" in out
+
+
+def test_a_contender_that_cannot_start_ends_the_run_with_status_1_and_the_reason() -> None:
+    done = subprocess.run(
+        [sys.executable, "bench/coldstart.py", "--quick", "--python", "/nonexistent/python"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "FileNotFoundError" in done.stderr and "/nonexistent/python" in done.stderr
+    assert "Traceback" not in done.stderr
