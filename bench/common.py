@@ -103,10 +103,22 @@ def with_otlp(contender: Contender, endpoint: str) -> Contender:
     )
 
 
-def contenders(kshop: Contender, otlp: str | None) -> list[Contender]:
-    """kshop, kshop exporting its spans when asked, and the two baselines."""
-    exporting = [with_otlp(kshop, otlp)] if otlp else []
-    return [kshop, *exporting, FASTAPI, FUNC_PYTHON]
+def without_idempotency(contender: Contender) -> Contender:
+    """The no-op contender without its lock in Redis: a row of its own."""
+    env = {**contender.env, "BENCH_IDEMPOTENT": "0"}
+    return replace(
+        contender,
+        key=f"{contender.key}-unlocked",
+        label=f"{contender.label}, no idempotency",
+        env=env,
+    )
+
+
+def contenders(kshop: Contender, otlp: str | None, *, unlocked: bool = False) -> list[Contender]:
+    """kshop, its variants that were asked for, and the two baselines."""
+    variants = [without_idempotency(kshop)] if unlocked else []
+    variants += [with_otlp(kshop, otlp)] if otlp else []
+    return [kshop, *variants, FASTAPI, FUNC_PYTHON]
 
 
 def kshop_noop() -> Contender:

@@ -333,7 +333,7 @@ def main() -> int:
         otlp_sink() as otlp,
         servers_cleanup() as started,
     ):
-        every = contenders(kshop_noop(), otlp if args.otlp else None)
+        every = contenders(kshop_noop(), otlp if args.otlp else None, unlocked=True)
         saturated = {c.key: [] for c in every}
         latency = {rate: {c.key: [] for c in every} for rate in args.rates}
         servers = [Server(c, redis_url, logs, args.python) for c in every]

@@ -2,10 +2,12 @@
 
 Its handler is idempotent (the default), so every event still takes and
 completes a lock in Redis, is measured in /metrics and gets a span.
+BENCH_IDEMPOTENT=0 leaves the lock out, to show what it costs on its own.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from functions.runtime import Event, Function
@@ -14,7 +16,7 @@ from functions.runtime.serve import run
 function = Function("bench")
 
 
-@function.on("bench.noop")
+@function.on("bench.noop", idempotent=os.environ.get("BENCH_IDEMPOTENT") != "0")
 async def noop(event: Event[Any]) -> None:
     return None
 

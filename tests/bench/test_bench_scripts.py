@@ -50,12 +50,16 @@ def test_throughput_saturates_then_paces_every_contender() -> None:
     out = run("throughput.py", "--quick", "--otlp", "--rates", "200")
     saturation, latency = out.split("Latency at fixed rates")
     saturated = rows(saturation)
-    assert [r[0] for r in saturated][1] == "kshop no-op + OTLP"
+    assert [r[0] for r in saturated][:3] == [
+        "kshop no-op",
+        "kshop no-op, no idempotency",
+        "kshop no-op + OTLP",
+    ]
     for row in saturated:
         assert int(row[2].replace(",", "")) > 50, row  # req/s
         assert row[5] == "0", row  # errors
     paced = rows(latency)
-    assert len(paced) == 4
+    assert len(paced) == 5
     for row in paced:
         assert row[0] == "200/s"
         assert 150 <= int(row[2].replace(",", "")) <= 210, row  # 2xx/s near the offered rate
