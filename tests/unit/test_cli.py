@@ -342,9 +342,18 @@ def test_only_refuses_a_name_that_is_no_function() -> None:
     assert "not enabled functions" in result.output
 
 
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
 def test_a_fixed_base_port_gives_each_function_its_offset() -> None:
     chosen = {"analytics": 0, "deadletter": 2}
-    base = free_port()
+    base = next(port for port in iter(free_port, None) if _free(port) and _free(port + 2))
     broker, ports = stack.assign_ports(stack.Options(port=0, base_port=base), chosen)
     assert ports == {"analytics": base, "deadletter": base + 2}
     assert broker not in ports.values()
