@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from contextlib import ExitStack, suppress
 from datetime import UTC, datetime
 from email import policy
@@ -183,7 +184,12 @@ def _require(name: str, hint: str, *extra_dirs: Path) -> str:
 
 
 class RedisServer(ProcessServer):
-    """Debian's redis-server, without persistence."""
+    """Debian's redis-server, without persistence; `options` are added to its command line
+    (a unix socket, a TLS port), and the plain TCP port stays for the readiness check."""
+
+    def __init__(self, port: int | None = None, options: Sequence[str] = ()) -> None:
+        super().__init__(port)
+        self.options = list(options)
 
     @property
     def url(self) -> str:
@@ -195,6 +201,7 @@ class RedisServer(ProcessServer):
             binary,
             *("--port", str(self.port), "--bind", HOST),
             *("--save", "", "--appendonly", "no"),
+            *self.options,
         ]
 
     def answers(self) -> bool:

@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import shutil
 import subprocess
 import sys
 import uuid
@@ -16,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from redis.exceptions import ResponseError
 
-from functions.dev.services import free_port
+from functions.dev.services import RedisServer, free_port
 from functions.runtime import clients, pipelining
 from functions.runtime.settings import settings
 from tests.fixtures.services import ServiceEnv
@@ -191,25 +190,14 @@ async def test_resp3_connections_work_too(
 
 
 @contextlib.asynccontextmanager
-async def _redis_server(*options: str) -> AsyncIterator[None]:
-    """A redis-server of the test's own, with these options, until the block ends."""
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is on PATH wherever the tests run"
-    server = await asyncio.create_subprocess_exec(
-        *(binary, "--port", "0", "--save", "", "--appendonly", "no", *options),
-        stdout=subprocess.PIPE,
-    )
+async def _redis_server(*options: str) -> AsyncIterator[RedisServer]:
+    """A redis-server of the test's own with these options; the clients close before it stops."""
+    server = await asyncio.to_thread(RedisServer(options=options).start)
     try:
-        assert server.stdout is not None
-        async with asyncio.timeout(10):
-            # "Ready to accept connections", or "... ready to accept connections at <path>"
-            while b"ready to accept connections" not in (await server.stdout.readline()).lower():
-                pass
-        yield
+        yield server
     finally:
         await clients.close()
-        server.terminate()
-        await server.wait()
+        server.stop()
 
 
 async def test_a_unix_socket_url_works_too(
