@@ -16,8 +16,6 @@ import asyncio
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-import hiredis
-
 from functions.runtime import clients
 
 if TYPE_CHECKING:
@@ -34,6 +32,7 @@ class _Link(asyncio.Protocol):
     """One connection: commands out in order, answers back to their callers in that order."""
 
     def __init__(self, pool: ConnectionPool, connection: AbstractConnection) -> None:
+        import hiredis
         from redis.exceptions import InvalidResponse, ResponseError
 
         self.pool = pool
@@ -127,6 +126,10 @@ class _Multiplexer:
     """The commands of one event loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Imported with the first command, like redis-py: not on a function's start-up path.
+        import hiredis
+
+        self.pack = hiredis.pack_command
         self.loop = loop
         self.queued: list[bytes] = []
         self.callers: list[asyncio.Future[Any]] = []
@@ -137,7 +140,7 @@ class _Multiplexer:
         caller: asyncio.Future[Any] = self.loop.create_future()
         if not self.queued:
             self.loop.call_soon(self.flush)
-        self.queued.append(hiredis.pack_command(command))
+        self.queued.append(self.pack(command))
         self.callers.append(caller)
         return caller
 

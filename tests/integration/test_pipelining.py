@@ -304,7 +304,7 @@ def test_a_loop_that_stops_before_its_flush_strands_nothing(service_env: Service
 FIRST_COMMAND = """
 import asyncio, sys
 from functions.runtime import pipelining
-assert "redis" not in sys.modules
+assert "redis" not in sys.modules and "hiredis" not in sys.modules  # nothing at start-up
 assert asyncio.run(pipelining.call("PING")) == b"PONG"
 assert "opentelemetry.sdk.metrics" not in sys.modules, "redis-py loaded the metrics SDK"
 print("ok")
