@@ -150,16 +150,16 @@ def main() -> int:
     with (
         exit_status(),
         run_logs("coldstart") as logs,
-        redis_server() as redis_url,
+        redis_server() as redis,
         otlp_sink() as otlp,
     ):
         every = contenders(kshop_analytics(), otlp if args.otlp else None)
         samples = {c.key: [] for c in every}
         for c in every:  # warm-up: compile bytecode, fill the page cache
-            measure(c, redis_url, logs, args.timeout, args.python)
+            measure(c, redis.url, logs, args.timeout, args.python)
         for run in range(1, runs + 1):
             for c in every:
-                sample = measure(c, redis_url, logs, args.timeout, args.python)
+                sample = measure(c, redis.url, logs, args.timeout, args.python)
                 samples[c.key].append(sample)
                 print(
                     f"run {run}/{runs} {c.label}: {sample.seconds * 1000:.0f} ms, "

@@ -12,7 +12,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 
-from functions.dev.services import free_port, tools_dir
+from functions.dev.services import RedisServer, ServiceError, free_port, tools_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -218,25 +217,35 @@ def terminate_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, raise_exit)
 
 
-def rss_tree(pid: int) -> int:
-    """VmRSS in bytes of a process and all its descendants."""
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name, from field 3 (state) on."""
+    with open(f"/proc/{pid}/stat") as stat:
+        # The command name may hold spaces and parentheses; fields follow the last ")".
+        return stat.read().rsplit(")", 1)[1].split()
+
+
+def process_tree(pid: int) -> list[int]:
+    """A process and all its descendants."""
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
-            with open(f"/proc/{entry.name}/stat") as stat:
-                # The command name may hold spaces and parentheses; fields follow the last ")".
-                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            ppid = int(_stat_fields(int(entry.name))[1])
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0, [pid]
+    tree, todo = [], [pid]
     while todo:
         current = todo.pop()
         todo.extend(children.get(current, []))
-        total += _vmrss(current)
-    return total
+        tree.append(current)
+    return tree
+
+
+def rss_tree(pid: int) -> int:
+    """VmRSS in bytes of a process and all its descendants."""
+    return sum(_vmrss(p) for p in process_tree(pid))
 
 
 def _vmrss(pid: int) -> int:
@@ -250,43 +259,71 @@ def _vmrss(pid: int) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class Usage:
+    cpu: tuple[float, ...]  # seconds, user and system, per process measured (with descendants)
+    steal: float  # the share of the machine's CPU time the hypervisor gave to others
+
+
+class Meter:
+    """CPU time of some processes, and the machine's stolen time, from now until `stop()`.
+
+    Steal is the noise no benchmark here controls: on a shared VM the
+    hypervisor takes the vCPUs away now and then, and every contender's tail
+    latency grows with it. Printing it beside the figures shows how much.
+    """
+
+    def __init__(self, *pids: int) -> None:
+        self.pids = pids
+        self.cpu, self.ticks = self._now()
+
+    def _now(self) -> tuple[list[float], tuple[int, int]]:
+        return [_cpu_seconds(pid) for pid in self.pids], _machine_ticks()
+
+    def stop(self) -> Usage:
+        cpu, (stolen, total) = self._now()
+        elapsed = total - self.ticks[1]
+        return Usage(
+            tuple(after - before for after, before in zip(cpu, self.cpu, strict=True)),
+            (stolen - self.ticks[0]) / elapsed if elapsed else 0.0,
+        )
+
+
+def _cpu_seconds(pid: int) -> float:
+    ticks = 0
+    for member in process_tree(pid):
+        try:
+            fields = _stat_fields(member)
+        except OSError:  # exited meanwhile
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(steal, all) clock ticks of every CPU since boot, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        values = [int(x) for x in stat.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal guest guest_nice; guest time
+    # is already counted in user, so it is left out of the total.
+    return values[7], sum(values[:8])
+
+
 # -- Redis -------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def redis_server() -> Iterator[str]:
-    """A throwaway redis-server on a free loopback port; yields its URL."""
+def redis_server() -> Iterator[RedisServer]:
+    """A throwaway redis-server on a free loopback port."""
+    server = RedisServer()
     try:
-        from functions.dev.services import RedisServer
-    except ImportError:  # the dev services module moved or broke: start it by hand
-        yield from _plain_redis()
-        return
-    with RedisServer() as server:
-        yield server.url
-
-
-def _plain_redis() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise BenchError("redis-server not found; apt-get install redis-server")
-    port = free_port()
-    argv = [binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, start_new_session=True)
+        server.start()
+    except ServiceError as error:
+        raise BenchError(str(error)) from None
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    break
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise BenchError("redis-server did not start")
-            time.sleep(0.05)
-        yield f"redis://{HOST}:{port}/0"
+        yield server
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        server.stop()
 
 
 class _OtlpSink(http.server.BaseHTTPRequestHandler):

@@ -242,16 +242,16 @@ def main() -> int:
     bare: list[Counter[str]] = []
     ladders: dict[str, list[list[tuple[float, int]]]] = {name: [] for name in LADDERS}
     what_ifs: dict[str, list[tuple[float, int]]] = {label: [] for label, _, _ in WHAT_IFS}
-    with exit_status(), run_logs("profile") as logs, redis_server() as redis_url:
+    with exit_status(), run_logs("profile") as logs, redis_server() as redis:
         for c in contenders:  # warm-up, untimed
-            phases(c, redis_url, logs, args.timeout)
+            phases(c, redis.url, logs, args.timeout)
         for _ in range(runs):  # every kind of measurement once per round: drift hits all
             for c in contenders:
-                measured[c.key].append(phases(c, redis_url, logs, args.timeout))
-            before, after = import_profile(kshop, redis_url, logs, args.timeout)
+                measured[c.key].append(phases(c, redis.url, logs, args.timeout))
+            before, after = import_profile(kshop, redis.url, logs, args.timeout)
             starts.append(before)
             firsts.append(after)
-            bare_before, bare_after = import_profile(FASTAPI, redis_url, logs, args.timeout)
+            bare_before, bare_after = import_profile(FASTAPI, redis.url, logs, args.timeout)
             bare.append(bare_before + bare_after)
             for name, steps in LADDERS.items():
                 ladders[name].append(ladder(steps, PYTHON))

@@ -150,9 +150,9 @@ def main() -> int:
     args = parser.parse_args()
     n = 300 if args.quick else max(1, args.events)
     batches: dict[str, list[float]] = {}
-    with exit_status(), redis_server() as redis_url:
+    with exit_status(), redis_server() as redis:
         os.environ.update(
-            REDIS_URL=redis_url, FUNCTION="bench", REDIS_PREFIX=f"bench-{uuid.uuid4().hex}"
+            REDIS_URL=redis.url, FUNCTION="bench", REDIS_PREFIX=f"bench-{uuid.uuid4().hex}"
         )
         import uvloop  # the loop uvicorn picks for kshop
 

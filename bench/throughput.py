@@ -21,7 +21,11 @@ the duplicate path.
   second whatever the answers, so a slow answer cannot hold the next request
   back and hide its own cost. This is the latency a caller sees at a given load.
 
-The tables show, per contender, the median over rounds of each figure.
+The tables show, per contender, the median over rounds of each figure. Beside
+the latencies: the CPU an answered event took in the server's processes and in
+Redis (from /proc, so each contender's cost shows without a profiler), and the
+share of the machine's CPU time the hypervisor stole during the run, the noise
+behind most of a shared VM's tail.
 
     .venv/bin/python bench/throughput.py [--duration 10] [--rates 500,1000] [--quick]
 """
@@ -46,7 +50,9 @@ from bench.common import (  # after the path above: run as a script, not a modul
     HOST,
     BenchError,
     Contender,
+    Meter,
     Server,
+    Usage,
     add_contender_options,
     contenders,
     event_headers,
@@ -71,19 +77,42 @@ P99_BUDGET = 0.002  # seconds above bare FastAPI's p99
 
 
 @dataclass(frozen=True)
+class Cost:
+    """CPU an answered event took, in the server and in Redis, and the machine's steal."""
+
+    server: float  # seconds
+    redis: float  # seconds
+    steal: float  # share of the machine's CPU time
+
+    @classmethod
+    def of(cls, usage: Usage, answered: int) -> Cost:
+        server, redis = usage.cpu
+        return cls(server / answered, redis / answered, usage.steal)
+
+
+def median_cost(costs: list[Cost]) -> Cost:
+    return Cost(
+        median([c.server for c in costs]),
+        median([c.redis for c in costs]),
+        median([c.steal for c in costs]),
+    )
+
+
+@dataclass(frozen=True)
 class Round:
     requests: int
     seconds: float
     errors: int
     p50: float
     p99: float
+    cost: Cost
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds
 
 
-def load(server: Server, duration: float, connections: int, threads: int) -> Round:
+def load(server: Server, redis_pid: int, duration: float, connections: int, threads: int) -> Round:
     """One wrk run against a server; its figures, from the script's JSON line."""
     argv = [
         tool("wrk"),
@@ -98,7 +127,9 @@ def load(server: Server, duration: float, connections: int, threads: int) -> Rou
         uuid.uuid4().hex[:12],
         EVENT_TYPE,
     ]
+    meter = Meter(server.pid, redis_pid)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
+    usage = meter.stop()
     line = next((x for x in done.stdout.splitlines() if x.startswith("WRK_JSON ")), None)
     if done.returncode != 0 or line is None:
         raise BenchError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
@@ -115,6 +146,7 @@ def load(server: Server, duration: float, connections: int, threads: int) -> Rou
         errors=errors,
         p50=result["p50_us"] / 1e6,
         p99=result["p99_us"] / 1e6,
+        cost=Cost.of(usage, result["requests"] - errors),
     )
 
 
@@ -124,6 +156,7 @@ class Summary:
     p50: float
     p99: float
     errors: int
+    cost: Cost
 
 
 def summarize(rounds: list[Round]) -> Summary:
@@ -133,6 +166,7 @@ def summarize(rounds: list[Round]) -> Summary:
         p50=median([r.p50 for r in rounds]),
         p99=median([r.p99 for r in rounds]),
         errors=sum(r.errors for r in rounds),
+        cost=median_cost([r.cost for r in rounds]),
     )
 
 
@@ -145,9 +179,10 @@ class Paced:
     p99: float
     slowest: float
     errors: int
+    cost: Cost
 
 
-def paced(server: Server, rate: int, duration: float, workdir: Path) -> Paced:
+def paced(server: Server, redis_pid: int, rate: int, duration: float, workdir: Path) -> Paced:
     """One vegeta run at `rate` events a second, each event new."""
     vegeta = tool("vegeta")
     targets, results = workdir / "targets.jsonl", workdir / "results.bin"
@@ -172,12 +207,11 @@ def paced(server: Server, rate: int, duration: float, workdir: Path) -> Paced:
         "-timeout=2s",
         f"-output={results}",
     ]
-    for argv in (attack, [vegeta, "report", "-type=json", str(results)]):
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
-        if done.returncode != 0:
-            raise BenchError(f"vegeta failed ({done.returncode}): {done.stderr}")
+    meter = Meter(server.pid, redis_pid)
+    _vegeta(attack, duration)
+    usage = meter.stop()
+    report = json.loads(_vegeta([vegeta, "report", "-type=json", str(results)], duration))
     server.check_alive()
-    report = json.loads(done.stdout)
     answered = sum(n for code, n in report["status_codes"].items() if code.startswith("2"))
     if not answered:
         raise BenchError(
@@ -190,11 +224,28 @@ def paced(server: Server, rate: int, duration: float, workdir: Path) -> Paced:
         p99=latencies["99th"] / 1e9,
         slowest=latencies["max"] / 1e9,
         errors=report["requests"] - answered,
+        cost=Cost.of(usage, answered),
     )
+
+
+def _vegeta(argv: list[str], duration: float) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
+    if done.returncode != 0:
+        raise BenchError(f"vegeta failed ({done.returncode}): {done.stderr}")
+    return done.stdout
 
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
+
+
+# Latency tracks CPU per event (a busier process drains a backlog more slowly),
+# and steal shows what the machine itself took away during the runs.
+COST_HEADER = ["CPU/event", "Redis CPU/event", "steal"]
+
+
+def cost_cells(cost: Cost) -> list[str]:
+    return [f"{cost.server * 1e6:,.0f} µs", f"{cost.redis * 1e6:,.0f} µs", f"{cost.steal:.1%}"]
 
 
 def saturation_table(every: list[Contender], results: dict[str, Summary]) -> str:
@@ -209,6 +260,7 @@ def saturation_table(every: list[Contender], results: dict[str, Summary]) -> str
             str(results[c.key].errors),
             ratio(results[c.key].rate, bare.rate),
             ratio(results[c.key].rate, func_python.rate),
+            *cost_cells(results[c.key].cost),
         ]
         for c in every
     ]
@@ -221,6 +273,7 @@ def saturation_table(every: list[Contender], results: dict[str, Summary]) -> str
         "errors",
         "req/s ÷ FastAPI",
         "req/s ÷ func-python",
+        *COST_HEADER,
     ]
     return markdown_table(header, rows, left=2)
 
@@ -242,9 +295,20 @@ def latency_table(every: list[Contender], results: dict[int, dict[str, list[Pace
                     ms(median([r.slowest for r in runs])),
                     str(sum(r.errors for r in runs)),
                     f"{(p99 - bare_p99) * 1000:+.2f} ms",
+                    *cost_cells(median_cost([r.cost for r in runs])),
                 ]
             )
-    header = ["offered", "contender", "2xx/s", "p50", "p99", "max", "errors", "p99 vs FastAPI's"]
+    header = [
+        "offered",
+        "contender",
+        "2xx/s",
+        "p50",
+        "p99",
+        "max",
+        "errors",
+        "p99 vs FastAPI's",
+        *COST_HEADER,
+    ]
     return markdown_table(header, rows, left=2)
 
 
@@ -329,26 +393,28 @@ def main() -> int:
     with (
         exit_status(),
         run_logs("throughput") as logs,
-        redis_server() as redis_url,
+        redis_server() as redis,
         otlp_sink() as otlp,
         servers_cleanup() as started,
     ):
         every = contenders(kshop_noop(), otlp if args.otlp else None, unlocked=True)
         saturated = {c.key: [] for c in every}
         latency = {rate: {c.key: [] for c in every} for rate in args.rates}
-        servers = [Server(c, redis_url, logs, args.python) for c in every]
+        servers = [Server(c, redis.url, logs, args.python) for c in every]
+        redis_pid = redis.pid
+        assert redis_pid is not None, "redis_server() started it"
         for server in servers:
             started.append(server)
             server.start()
         for server in servers:
             first_answer(server, EVENT_TYPE, args.timeout)
             if args.warmup > 0:
-                load(server, args.warmup, args.connections, args.threads)
+                load(server, redis_pid, args.warmup, args.connections, args.threads)
         for number in range(args.rounds):
             # Rotate the order each round: no contender always runs first or last.
             order = servers[number % len(servers) :] + servers[: number % len(servers)]
             for server in order:
-                result = load(server, args.duration, args.connections, args.threads)
+                result = load(server, redis_pid, args.duration, args.connections, args.threads)
                 saturated[server.contender.key].append(result)
                 print(
                     f"round {number + 1}/{args.rounds} {server.contender.label}: "
@@ -357,7 +423,7 @@ def main() -> int:
                 )
             for rate in args.rates:
                 for server in order:
-                    run = paced(server, rate, args.paced_duration, logs)
+                    run = paced(server, redis_pid, rate, args.paced_duration, logs)
                     latency[rate][server.contender.key].append(run)
                     print(
                         f"round {number + 1}/{args.rounds} {server.contender.label} at "

@@ -35,6 +35,11 @@ def rows(table: str) -> list[list[str]]:
     return [[c.strip() for c in x.strip("|").split("|")] for x in lines[2:]]
 
 
+def microseconds(cell: str) -> int:
+    assert cell.endswith(" µs"), cell
+    return int(cell.removesuffix(" µs").replace(",", ""))
+
+
 def test_coldstart_measures_every_contender_and_gives_the_ratios() -> None:
     out = run("coldstart.py", "--quick")
     table = rows(out)
@@ -58,12 +63,17 @@ def test_throughput_saturates_then_paces_every_contender() -> None:
     for row in saturated:
         assert int(row[2].replace(",", "")) > 50, row  # req/s
         assert row[5] == "0", row  # errors
+        assert microseconds(row[8]) > 0, row  # the server's CPU per event
+        assert row[10].endswith("%"), row  # steal
+    # Redis works for the lock only: the meter reads Redis's process, not another.
+    assert microseconds(saturated[0][9]) > microseconds(saturated[1][9])
     paced = rows(latency)
     assert len(paced) == 5
     for row in paced:
         assert row[0] == "200/s"
         assert 150 <= int(row[2].replace(",", "")) <= 210, row  # 2xx/s near the offered rate
         assert row[6] == "0", row
+        assert microseconds(row[8]) > 0, row
     assert "p99 at 200 events/s" in out
 
 
