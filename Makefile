@@ -29,7 +29,7 @@ lint:
 bench:
 	scripts/bootstrap test
 	$(VENV)/python bench/coldstart.py
-	$(VENV)/python bench/throughput.py
+	$(VENV)/python bench/throughput.py --otlp
 
 k8s:
 	scripts/render-k8s

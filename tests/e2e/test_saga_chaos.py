@@ -1,6 +1,7 @@
 """The saga under chaos: 200 concurrent orders, random declines and short stock, a broker
 that duplicates, delays, reorders and dead-letters deliveries, and a function process
-killed and restarted mid-run. Then every invariant of design.md is checked.
+killed and restarted mid-run. Then every invariant (README: The order saga, Invariants)
+is checked.
 
 The run is seeded: KSHOP_CHAOS_SEED=<seed> repeats its random choices (the
 interleaving of processes still varies). A failure prints the seed.
