@@ -84,9 +84,16 @@ def verify(token: str, config: Settings | None = None) -> Claims:
             "Invalid token", [str(exc)], headers=_challenge("invalid_token", "invalid")
         ) from None
     permissions = claims.get("permissions", [])
-    if isinstance(permissions, str):
+    if isinstance(permissions, str):  # space-separated, as OAuth writes `scope`
         permissions = permissions.split()
-    return Claims(str(claims["sub"]), frozenset(map(str, permissions)), claims)
+    # Anything else is refused, not read loosely: {"user:list": false} must not grant it.
+    if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
+        raise Unauthorized(
+            "Invalid token",
+            ["permissions must be a list of strings"],
+            headers=_challenge("invalid_token", "invalid"),
+        )
+    return Claims(str(claims["sub"]), frozenset(permissions), claims)
 
 
 AUTH_RESPONSES = openapi_responses(401, 403)

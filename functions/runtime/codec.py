@@ -8,8 +8,9 @@ The SDK is forgiving in places Knative is not, so those checks come first.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.http import HTTPMessage, from_binary, from_structured
@@ -27,6 +28,16 @@ REQUIRED = ("specversion", "id", "source", "type")
 SPECVERSIONS = ("1.0",)
 _FORMAT = JSONFormat()
 _JSON_TYPES = JSONFormat.JSON_CONTENT_TYPE_PATTERN
+# Attributes the Go SDK's Validate() trims before it checks they are not empty.
+_NOT_BLANK = ("id", "source", "type", "subject")
+# RFC 2046 as Go's mime.ParseMediaType reads it: type[/subtype], then parameters.
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA_TYPE = re.compile(
+    rf'\s*{_TOKEN}(/{_TOKEN})?\s*(;\s*{_TOKEN}\s*=\s*({_TOKEN}|"([^"\\]|\\.)*")\s*)*;?\s*'
+)
+# A JSON escape of a UTF-16 surrogate. A pair decodes to one character; a lone one
+# stays in the string, which is then not text: it cannot be encoded, stored or sent.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 __all__ = ["BATCH", "STRUCTURED", "CloudEvent", "decode", "encode", "is_structured", "make"]
 
@@ -56,6 +67,20 @@ def make(attributes: dict[str, Any], data: Any) -> CloudEvent:
             "Invalid CloudEvent",
             [{"attribute": "specversion", "message": f"must be one of {list(SPECVERSIONS)}"}],
         )
+    blank = [
+        name for name in _NOT_BLANK if name in attributes and not str(attributes[name]).strip()
+    ]
+    if blank:
+        raise BadRequest(
+            "Invalid CloudEvent",
+            [{"attribute": name, "message": "must not be blank"} for name in blank],
+        )
+    content_type = attributes.get("datacontenttype")
+    if isinstance(content_type, str) and not _MEDIA_TYPE.fullmatch(content_type):
+        raise BadRequest(
+            "Invalid CloudEvent",
+            [{"attribute": "datacontenttype", "message": "must be an RFC 2046 media type"}],
+        )
     had_time = "time" in attributes
     try:
         event = CloudEvent(attributes, data)
@@ -81,13 +106,14 @@ def decode(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     kind = media_type(headers)
     if kind == BATCH:
         raise BadRequest("Batch mode is not supported: send one event per request")
+    event: BaseCloudEvent
     try:
         if kind == STRUCTURED:
             document = json.loads(body)
             if not isinstance(document, dict):
                 raise BadRequest("Invalid CloudEvent: a structured event is a JSON object")
-            return _decode_structured(body, document)
-        if "ce-specversion" in headers:
+            event = _decode_structured(body, document)
+        elif "ce-specversion" in headers:
             event = from_binary(HTTPMessage(dict(headers), body), _FORMAT, make)
             if (
                 body
@@ -95,24 +121,47 @@ def decode(headers: Mapping[str, str], body: bytes) -> CloudEvent:
                 and not isinstance(event.get_data(), dict | list)
             ):
                 json.loads(body)  # the SDK quietly keeps bad JSON as text
-            return event  # type: ignore[return-value]
+        else:
+            raise BadRequest(
+                "Not a CloudEvent: send binary mode (ce-* headers) or structured mode "
+                f"(Content-Type: {STRUCTURED})"
+            )
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BadRequest("Invalid JSON") from None
+    except RecursionError:
+        raise BadRequest("Invalid JSON", ["nested too deeply"]) from None
     except (ValueError, TypeError, OverflowError) as exc:
         raise BadRequest("Invalid CloudEvent", [str(exc)]) from None
-    raise BadRequest(
-        "Not a CloudEvent: send binary mode (ce-* headers) or structured mode "
-        f"(Content-Type: {STRUCTURED})"
-    )
+    if _SURROGATE_ESCAPE.search(body) and not _is_text([event.get_attributes(), event.get_data()]):
+        raise BadRequest("Invalid JSON", ["a string holds a lone UTF-16 surrogate"])
+    return cast(CloudEvent, event)  # make() built it
 
 
-def _decode_structured(body: bytes, document: dict[str, Any]) -> CloudEvent:
+def _is_text(value: Any) -> bool:
+    """Whether every string in a JSON value (keys too) can be encoded as UTF-8."""
+    pending = [value]
+    while pending:  # not recursive: the value may be as deep as the parser allows
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
+
+
+def _decode_structured(body: bytes, document: dict[str, Any]) -> BaseCloudEvent:
     for name in ("time", "datacontenttype", "subject", "dataschema"):
         if name in document and not isinstance(document[name], str):
             raise BadRequest(
                 "Invalid CloudEvent", [{"attribute": name, "message": "must be a string"}]
             )
-    return from_structured(HTTPMessage({}, body), _FORMAT, make)  # type: ignore[return-value]
+    return from_structured(HTTPMessage({}, body), _FORMAT, make)
 
 
 def encode(event: BaseCloudEvent, structured: bool = False) -> tuple[dict[str, str], bytes]:

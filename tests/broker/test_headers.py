@@ -56,7 +56,7 @@ async def test_the_subscriber_never_sees_the_ttl(lab: Lab) -> None:
 async def test_the_trace_context_travels_as_extension_and_headers(lab: Lab) -> None:
     reply = Reply.event(event("r1", type="kshop.b", traceparent=TRACEPARENT))
     lab.subscribers.answer("a", reply)
-    headers = {"traceparent": TRACEPARENT, "tracestate": "kshop=1"}
+    headers = {"traceparent": TRACEPARENT, "tracestate": "kshop=1", "baggage": "tenant=blue"}
     async with lab.running(CHAIN) as broker:
         await broker.send(event("e1", type="kshop.a", traceparent=TRACEPARENT), headers=headers)
         await broker.broker.drain()
@@ -65,6 +65,7 @@ async def test_the_trace_context_travels_as_extension_and_headers(lab: Lab) -> N
         assert request.headers["ce-traceparent"] == TRACEPARENT
         assert request.headers["traceparent"] == TRACEPARENT
         assert request.headers["tracestate"] == "kshop=1"
+        assert request.headers["baggage"] == "tenant=blue"
 
 
 async def test_a_reply_carries_the_subscribers_pass_through_headers(lab: Lab) -> None:

@@ -3,6 +3,8 @@
 import pytest
 
 from functions.dev.broker import Outcome
+from functions.runtime import codec
+from functions.runtime.testing import cloudevent
 from tests.broker.harness import CHAIN, DEADLETTER, START, Lab, Reply, event, on, shop
 
 pytestmark = pytest.mark.integration
@@ -44,6 +46,38 @@ async def test_an_empty_2xx_completes_the_delivery(lab: Lab) -> None:
         await broker.deliver(event("e1", type="kshop.a"))
     assert [r.outcome for r in broker.records] == [Outcome.ACCEPTED, Outcome.DELIVERED]
     assert set(lab.subscribers.requests) == {"a"}
+
+
+async def test_an_event_without_data_is_a_reply_though_the_body_is_empty(lab: Lab) -> None:
+    # Knative's filter reads the encoding before it looks at the body.
+    headers, body = codec.encode(cloudevent(None, type="kshop.b", id="r1"))
+    assert body == b""
+    lab.subscribers.answer("a", Reply(200, body, headers))
+    async with lab.running(CHAIN) as broker:
+        await broker.deliver(event("e1", type="kshop.a"))
+        (replied,) = broker.outcomes(Outcome.REPLIED)
+    assert replied.id == "e1"
+    (received,) = lab.subscribers.events("b")
+    assert (received.get_id(), received.get_data()) == ("r1", None)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"content-type": "application/cloudevents+json"},
+        {"ce-specversion": "1.0", "ce-type": "kshop.b", "ce-source": "/s"},  # no id
+    ],
+    ids=["structured", "binary-without-id"],
+)
+async def test_an_empty_body_that_claims_to_be_an_event_fails_like_a_502(
+    lab: Lab, headers: dict[str, str]
+) -> None:
+    lab.subscribers.answer("a", then=Reply(200, b"", headers))
+    async with lab.running(CHAIN) as broker:
+        await broker.deliver(event("e1", type="kshop.a"))
+        assert [r.status for r in broker.outcomes(Outcome.RETRYING)] == [502, 502]
+    (letter,) = lab.subscribers.events(DEADLETTER)
+    assert letter.get_id() == "e1"
 
 
 async def test_a_2xx_with_a_body_that_is_not_an_event_fails_like_a_502(lab: Lab) -> None:

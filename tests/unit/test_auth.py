@@ -70,6 +70,13 @@ async def test_no_token_is_401_with_a_challenge(client: Client) -> None:
         ("no exp", lambda: jwt.encode({"sub": "u-1", "permissions": ["sample:read"]}, SECRET)),
         ("RS256 not allowed", lambda: jwt.encode(claims(), RSA_KEY, algorithm="RS256")),
         ("HS512 not allowed", lambda: jwt.encode(claims(), SECRET * 2, algorithm="HS512")),
+        # Signed, but with permissions in a shape no one mints: refused, not read loosely.
+        ("permissions a number", lambda: jwt.encode(claims(permissions=5), SECRET)),
+        (
+            "permissions a mapping",
+            lambda: jwt.encode(claims(permissions={"sample:read": False}), SECRET),
+        ),
+        ("permissions not strings", lambda: jwt.encode(claims(permissions=[1, 2]), SECRET)),
     ],
 )
 async def test_bad_tokens_are_401(client: Client, name: str, make_token: Callable[[], str]) -> None:
@@ -81,6 +88,11 @@ async def test_bad_tokens_are_401(client: Client, name: str, make_token: Callabl
 async def test_a_basic_scheme_is_not_a_bearer_token(client: Client) -> None:
     token = jwt.encode(claims(), SECRET, algorithm="HS256")
     assert (await whoami(client, token, scheme="Basic")).status_code == 401
+
+
+async def test_permissions_may_be_one_space_separated_string(client: Client) -> None:
+    token = jwt.encode(claims(permissions="sample:write sample:read"), SECRET)
+    assert (await whoami(client, token)).status_code == 200
 
 
 async def test_a_missing_permission_is_403(client: Client) -> None:

@@ -28,7 +28,8 @@ CONTEXT_ATTRIBUTES = frozenset(
 )
 # knative_error.go: the base64 text is capped at 1024 characters, the encoding of 768 bytes.
 ERROR_DATA_BYTES = 768
-TRACE_HEADERS = ("traceparent", "tracestate")
+# Knative's HTTP clients propagate W3C trace context and baggage (reference, section (f)).
+TRACE_HEADERS = ("traceparent", "tracestate", "baggage")
 _PASS_THROUGH = frozenset({"x-request-id", "retry-after"})
 _PASS_THROUGH_PREFIXES = ("knative-", "x-b3-")
 _JSON_TYPES = JSONFormat.JSON_CONTENT_TYPE_PATTERN
@@ -77,14 +78,23 @@ def _data(decoded: CloudEvent) -> bytes | None:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def is_cloudevent(headers: Mapping[str, str]) -> bool:
+    """Whether a message says it is a CloudEvent, in any mode, whatever its body."""
+    kind = codec.media_type(headers)
+    return "ce-specversion" in headers or kind in (codec.STRUCTURED, codec.BATCH)
+
+
 def carried(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     """Decode an HTTP message into the carried form; BadRequest when it is not a CloudEvent."""
-    decoded = codec.decode(headers, body)
+    structured = codec.is_structured(headers)
+    # Knative's SDK keeps a binary-mode body as bytes and never parses it (reference,
+    # section (a)): only the attributes are checked, and JSON that is not JSON passes.
+    decoded = codec.decode(headers, body if structured else b"")
     attributes = {
         name: value if name in CONTEXT_ATTRIBUTES else _text(name, value)
         for name, value in decoded.get_attributes().items()
     }
-    data = _data(decoded) if codec.is_structured(headers) else body or None
+    data = _data(decoded) if structured else body or None
     return event(attributes, data)
 
 
