@@ -134,13 +134,14 @@ def with_attributes(
 
 
 def error_attributes(destination: str, status: int, failure: bytes) -> dict[str, str]:
-    """knativeerror* for a failed delivery (section (d)); no data attribute for an empty body."""
-    attributes = {"knativeerrordest": destination, "knativeerrorcode": str(status)}
-    if failure:
-        # Truncate before encoding: Knative's own code overruns its buffer here.
-        encoded = base64.b64encode(failure[:ERROR_DATA_BYTES]).decode()
-        attributes["knativeerrordata"] = encoded
-    return attributes
+    """knativeerror* for a failed delivery (section (d)); an empty body gives empty data."""
+    # Truncate before encoding: Knative's own code has overrun its buffer here.
+    encoded = base64.b64encode(failure[:ERROR_DATA_BYTES]).decode()
+    return {
+        "knativeerrordest": destination,
+        "knativeerrorcode": str(status),
+        "knativeerrordata": encoded,
+    }
 
 
 def pass_through(headers: Mapping[str, str]) -> dict[str, str]:
