@@ -9,6 +9,8 @@ from functions.runtime.auth import AUTH_RESPONSES, Claims, require
 
 router = APIRouter(prefix="/analytics", tags=["analytics"], responses=AUTH_RESPONSES)
 MAX_DAYS = 92
+# Without `from`, the summary covers the week up to `to`.
+DEFAULT_SPAN = timedelta(days=6)
 
 
 @router.get("/summary")
@@ -19,7 +21,12 @@ async def summary(
 ) -> dict[str, Any]:
     """Events per type, unique active users, orders and revenue, per day (UTC)."""
     last = to or datetime.now(UTC).date()
-    first = from_ or last - timedelta(days=6)
+    try:
+        first = from_ or last - DEFAULT_SPAN
+    except OverflowError:
+        # The default would fall before date.min, the first day Python has.
+        message = f"is required when `to` is before {date.min + DEFAULT_SPAN}"
+        raise BadRequest("Validation failed", [{"field": "from", "message": message}]) from None
     if first > last:
         raise BadRequest("Validation failed", [{"field": "from", "message": "is after `to`"}])
     if (last - first).days >= MAX_DAYS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from functions.analytics.events import ORDER_COMPLETED
 from functions.runtime import clients
 
 RETENTION = timedelta(days=400)
@@ -15,7 +16,12 @@ def _key(day: date, what: str) -> str:
 
 
 async def record(day: date, event_type: str, user: str | None, revenue_cents: int) -> int:
-    """Count one event and return the day's new count for its type."""
+    """Count one event and return the day's new count for its type.
+
+    The caller validates everything first (see events.Activity): MULTI/EXEC does not
+    roll back, so a command Redis refuses would leave the others applied, and every
+    retry would count the event again.
+    """
     ttl = int(RETENTION.total_seconds())
     async with clients.redis().pipeline(transaction=True) as pipe:
         pipe.hincrby(_key(day, "events"), event_type, 1)
@@ -48,7 +54,7 @@ async def summary(first: date, last: date) -> dict[str, Any]:
                 "day": day.isoformat(),
                 "events": counts,
                 "activeUsers": int(users),
-                "orders": counts.get("kshop.order.completed", 0),
+                "orders": counts.get(ORDER_COMPLETED, 0),
                 "revenueCents": int(revenue or 0),
             }
         )

@@ -1,9 +1,10 @@
 """The dead-letter store's HTTP API: look at failed events, replay them, clear them."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from pydantic import AfterValidator
 
 from functions.deadletter import query as filters
 from functions.deadletter import replay, store
@@ -14,13 +15,17 @@ from functions.runtime.errors import BadRequest, NotFound, Unavailable, openapi_
 router = APIRouter(prefix="/deadletter", tags=["deadletter"], responses=AUTH_RESPONSES)
 
 
-def _utc(at: datetime | None) -> datetime | None:
-    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+# Checked here, so that a time MongoDB cannot hold is a 400 that names its parameter.
+Instant = Annotated[datetime, AfterValidator(filters.utc)]
 
 
 def _where(
     type: Annotated[
-        str | None, Query(description='An event type, or a prefix ending in "*"')
+        str | None,
+        Query(
+            pattern=filters.TYPE_PATTERN,
+            description='An event type, or a prefix ending in "*" (and no other "*")',
+        ),
     ] = None,
     source: Annotated[str | None, Query(description="An event source")] = None,
     code: Annotated[
@@ -28,11 +33,11 @@ def _where(
     ] = None,
     status: Annotated[filters.Status | None, Query()] = None,
     since: Annotated[
-        datetime | None, Query(description="Stored at or after (ISO 8601; UTC if no offset)")
+        Instant | None, Query(description="Stored at or after (ISO 8601; UTC if no offset)")
     ] = None,
-    until: Annotated[datetime | None, Query(description="Stored before")] = None,
+    until: Annotated[Instant | None, Query(description="Stored before")] = None,
 ) -> filters.Query:
-    return filters.Query(type, source, code, status, _utc(since), _utc(until))
+    return filters.Query(type, source, code, status, since, until)
 
 
 async def _found(id: str) -> store.Document:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from functions.deadletter import letters
 from functions.deadletter.query import Status
 from functions.deadletter.store import Document
-from functions.runtime import codec
 
 
 class _Model(BaseModel):
@@ -57,10 +56,8 @@ class DeadLetterDetail(DeadLetter):
 
     @classmethod
     def of(cls, document: Document) -> DeadLetterDetail:
-        headers = document["original"]["headers"]
-        event = codec.decode(headers, document["original"]["body"])
-        _, body = codec.encode(event, structured=True)
-        return cls.model_validate({**document, "id": document["_id"], "event": json.loads(body)})
+        event = letters.structured(document["original"])
+        return cls.model_validate({**document, "id": document["_id"], "event": event})
 
 
 class Page(_Model):

@@ -7,10 +7,29 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 Status = Literal["failed", "replayed"]
+
+# An event type, or a prefix of one ending in "*" as in the functions' handlers.
+# "*" nowhere else: "*" alone or "**" would read as "every type", and a purge
+# with it would empty the store without all=true.
+TYPE_PATTERN = r"^[^*]+\*?$"
+
+
+def utc(at: datetime) -> datetime:
+    """The same instant in UTC, as MongoDB keeps times; a time without an offset is UTC.
+
+    ValueError for a time that is not one in UTC: 0001-01-01T00:00+01:00 is
+    in year 0 there, which neither Python nor BSON can hold.
+    """
+    if at.tzinfo is None:
+        return at.replace(tzinfo=UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range: in UTC it is not within years 1 to 9999") from None
 
 
 @dataclass(frozen=True)

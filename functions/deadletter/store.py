@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo import DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from functions.deadletter.query import Query
+from functions.deadletter.query import Query, utc
 from functions.runtime import clients
 from functions.runtime.errors import BadRequest
 
@@ -57,8 +57,8 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             at, id_ = json.loads(raw)
-            return cls(datetime.fromisoformat(at), str(id_))
-        except (ValueError, TypeError):
+            return cls(utc(datetime.fromisoformat(at)), str(id_))
+        except (ValueError, TypeError, RecursionError):
             raise BadRequest(
                 "Validation failed", [{"field": "cursor", "message": "is not a cursor"}]
             ) from None

@@ -12,7 +12,7 @@ import pytest
 
 from functions.deadletter.main import function
 from functions.dev.services import free_port
-from functions.runtime import auth
+from functions.runtime import auth, codec
 from functions.runtime.settings import Settings, settings
 from functions.runtime.testing import Client, cloudevent, running
 from tests.fixtures.services import ServiceEnv
@@ -100,6 +100,26 @@ async def dead_letter(
     return str(matching[0])
 
 
+async def send_structured(client: Client, **fields: Any) -> None:
+    """Deliver one event in structured mode, written as given: what the SDK would not write."""
+    event = {
+        "specversion": "1.0",
+        "id": "evt-1",
+        "source": "/kshop/orders",
+        "type": "kshop.order.created",
+        **fields,
+    }
+    headers = {"content-type": codec.STRUCTURED}
+    answer = await client.http.post("/", headers=headers, content=json.dumps(event).encode())
+    assert (answer.status_code, answer.content) == (202, b"")
+
+
+async def only_letter(client: Client) -> dict[str, Any]:
+    """The one stored dead letter, in full."""
+    (item,) = (await list_letters(client))["items"]
+    return await show(client, item["id"])
+
+
 async def list_letters(client: Client, **params: Any) -> dict[str, Any]:
     response = await client.http.get("/deadletter/events", params=params, headers=ALL)
     assert response.status_code == 200, response.text
@@ -175,6 +195,51 @@ async def test_any_event_type_is_taken_even_without_error_attributes(client: Cli
     assert item["error"] == {"destination": None, "code": None, "data": None, "message": None}
 
 
+@pytest.mark.parametrize(
+    "code",
+    [float("inf"), 10**30, 42, 3.7, "not a status"],
+    ids=["infinite", "past-64-bits", "not-http", "fractional", "text"],
+)
+async def test_an_error_code_that_is_no_http_status_is_stored_without_one(
+    client: Client, code: Any
+) -> None:
+    await send_structured(client, knativeerrorcode=code, knativearrivaltime=ARRIVAL)
+    assert (await only_letter(client))["error"]["code"] is None
+
+
+async def test_error_data_nested_past_the_json_parser_limit_is_stored(client: Client) -> None:
+    body = "[" * 100_000  # from a sender that does not cut it at 768 bytes as the broker does
+    encoded = base64.b64encode(body.encode()).decode()
+    await send_structured(client, knativeerrordata=encoded, knativeerrorcode="500")
+    error = (await only_letter(client))["error"]
+    assert error["data"] == body
+    assert error["message"] is None
+
+
+async def test_extensions_that_are_not_strings_are_kept_as_json_text(
+    client: Client, sink: Sink
+) -> None:
+    await send_structured(client, flag=True, count=42, ratio=1.5, data={"orderId": "o-1"})
+    letter = await only_letter(client)
+    event = letter["event"]
+    # As binary mode writes a Boolean or an Integer: not Python's "True".
+    assert (event["flag"], event["count"], event["ratio"]) == ("true", "42", "1.5")
+    assert (await replay(client, letter["id"])).status_code == 200
+    (sent,) = sink.recorder.requests
+    assert (sent.headers["ce-flag"], sent.headers["ce-count"]) == ("true", "42")
+
+
+async def test_a_huge_extension_value_is_stored_and_replayed_whole(
+    client: Client, sink: Sink
+) -> None:
+    huge = "x" * 200_000
+    await send_structured(client, note=huge, data={"orderId": "o-1"})
+    letter = await only_letter(client)
+    assert letter["event"]["note"] == huge
+    assert (await replay(client, letter["id"])).status_code == 200
+    assert sink.recorder.requests[0].headers["ce-note"] == huge
+
+
 async def test_a_redelivered_dead_letter_is_stored_once(client: Client) -> None:
     await dead_letter(client)
     await dead_letter(client)
@@ -189,6 +254,95 @@ async def test_each_failed_delivery_of_one_event_is_its_own_record(client: Clien
     items = (await list_letters(client))["items"]
     assert len(items) == 3
     assert {i["eventId"] for i in items} == {"evt-1"}
+
+
+# --- reading back ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [
+        ({"data_base64": "/wA="}, {"data_base64": "/wA="}),
+        (
+            {"datacontenttype": "application/json", "data_base64": "bm90IGpzb24="},
+            {"datacontenttype": "application/json", "data_base64": "bm90IGpzb24="},
+        ),
+        (
+            {"datacontenttype": "text/plain", "data_base64": "/wA="},
+            {"datacontenttype": "text/plain", "data_base64": "/wA="},
+        ),
+        (
+            {"datacontenttype": "text/plain", "data": "héllo"},
+            {"datacontenttype": "text/plain", "data": "héllo"},
+        ),
+        # Python's json takes NaN; shown as JSON it would become null.
+        ({"data": {"ratio": float("nan")}}, {"data_base64": "eyJyYXRpbyI6IE5hTn0="}),
+    ],
+    ids=["binary-no-type", "not-the-json-its-type-says", "binary-text", "text", "nan"],
+)
+async def test_a_stored_letter_reads_back_with_its_data_as_sent(
+    client: Client, sent: dict[str, str], shown: dict[str, str]
+) -> None:
+    await send_structured(client, **sent)
+    event = (await only_letter(client))["event"]
+    assert {k: v for k, v in event.items() if k.startswith("data")} == shown
+
+
+async def test_binary_data_without_a_content_type_is_replayed_as_stored(
+    client: Client, sink: Sink
+) -> None:
+    await send_structured(client, data_base64="/wA=")
+    (item,) = (await list_letters(client))["items"]
+    response = await replay(client, item["id"])
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "replayed"
+    (sent,) = sink.recorder.requests
+    assert sent.body == b"\xff\x00"
+    assert "content-type" not in sent.headers
+    assert sent.headers["ce-id"] == "evt-1"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [("application/json", b'{"broken": '), (None, b"\xff\x00 not json")],
+    ids=["not-the-json-its-type-says", "no-type"],
+)
+async def test_a_binary_event_whose_body_is_not_its_type_is_kept_byte_for_byte(
+    client: Client, sink: Sink, content_type: str | None, body: bytes
+) -> None:
+    # The subscriber refused it with 400; there is no sink behind this one to lose it to.
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "evt-1",
+        "ce-source": "/kshop/orders",
+        "ce-type": "kshop.order.created",
+    }
+    if content_type:
+        headers["content-type"] = content_type
+    assert (await client.http.post("/", headers=headers, content=body)).status_code == 202
+    event = (await only_letter(client))["event"]
+    assert base64.b64decode(event["data_base64"]) == body
+    (item,) = (await list_letters(client))["items"]
+    assert (await replay(client, item["id"])).status_code == 200
+    (sent,) = sink.recorder.requests
+    assert sent.body == body
+
+
+async def test_json_data_nested_deeper_than_an_answer_can_be_is_shown_as_its_bytes(
+    client: Client,
+) -> None:
+    data = b"[" * 300 + b"]" * 300
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "evt-1",
+        "ce-source": "/kshop/orders",
+        "ce-type": "kshop.order.created",
+        "content-type": "application/json",
+    }
+    assert (await client.http.post("/", headers=headers, content=data)).status_code == 202
+    event = (await only_letter(client))["event"]
+    assert "data" not in event
+    assert base64.b64decode(event["data_base64"]) == data
 
 
 # --- listing -------------------------------------------------------------------------
@@ -225,6 +379,38 @@ async def test_filters_by_time(client: Client) -> None:
     assert await count(since=before.isoformat(), until=after.isoformat()) == 1
     # A time without an offset is UTC.
     assert await count(since=after.replace(tzinfo=None).isoformat()) == 0
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+@pytest.mark.parametrize(
+    ("name", "at"), [("since", "0001-01-01T00:00:00+01:00"), ("until", "9999-12-31T23:59:59-05:00")]
+)
+async def test_a_time_outside_the_years_utc_can_hold_is_400_naming_it(
+    client: Client, method: str, name: str, at: str
+) -> None:
+    response = await client.http.request(
+        method, "/deadletter/events", params={name: at}, headers=ALL
+    )
+    assert response.status_code == 400, response.text
+    assert set(response.json()) == {"error", "details", "requestId"}
+    assert [d["field"] for d in response.json()["details"]] == [f"query.{name}"]
+
+
+async def test_the_first_and_last_times_in_utc_are_times_like_any_other(client: Client) -> None:
+    await dead_letter(client)
+    assert len((await list_letters(client, since="0001-01-01T00:00:00Z"))["items"]) == 1
+    assert len((await list_letters(client, until="9999-12-31T23:59:59Z"))["items"]) == 1
+    assert len((await list_letters(client, since="0001-01-01T00:00:00-01:00"))["items"]) == 1
+
+
+async def test_a_cursor_with_a_time_outside_the_years_utc_can_hold_is_400(client: Client) -> None:
+    for at in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-05:00"):
+        cursor = base64.urlsafe_b64encode(json.dumps([at, "0" * 24]).encode()).decode()
+        response = await client.http.get(
+            "/deadletter/events", params={"cursor": cursor}, headers=ALL
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["details"] == [{"field": "cursor", "message": "is not a cursor"}]
 
 
 async def test_pages_follow_each_other_newest_first_without_gaps(client: Client) -> None:
@@ -375,6 +561,21 @@ async def test_purge_deletes_what_matches_and_needs_a_filter_or_all(client: Clie
     assert [i["eventId"] for i in (await list_letters(client))["items"]] == ["a"]
     assert (await purge(all="true")).json() == {"deleted": 1}
     assert (await list_letters(client))["items"] == []
+
+
+@pytest.mark.parametrize("pattern", ["*", "**", "kshop.*.created", "*.created"])
+async def test_a_type_pattern_other_than_a_prefix_is_400_and_purges_nothing(
+    client: Client, pattern: str
+) -> None:
+    await dead_letter(client, id="a", type="kshop.order.created")
+    await dead_letter(client, id="b", type="kshop.user.created")
+    for method in ("GET", "DELETE"):
+        response = await client.http.request(
+            method, "/deadletter/events", params={"type": pattern}, headers=ALL
+        )
+        assert response.status_code == 400, (method, response.text)
+        assert [d["field"] for d in response.json()["details"]] == ["query.type"]
+    assert len((await list_letters(client))["items"]) == 2
 
 
 # --- access --------------------------------------------------------------------------
