@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, cast
 
 from cloudevents.core.base import BaseCloudEvent
@@ -25,6 +26,7 @@ from functions.runtime.errors import BadRequest
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 REQUIRED = ("specversion", "id", "source", "type")
+CONTEXT_ATTRIBUTES = frozenset({*REQUIRED, "subject", "time", "datacontenttype", "dataschema"})
 SPECVERSIONS = ("1.0",)
 _FORMAT = JSONFormat()
 _JSON_TYPES = JSONFormat.JSON_CONTENT_TYPE_PATTERN
@@ -39,7 +41,16 @@ _MEDIA_TYPE = re.compile(
 # stays in the string, which is then not text: it cannot be encoded, stored or sent.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
-__all__ = ["BATCH", "STRUCTURED", "CloudEvent", "decode", "encode", "is_structured", "make"]
+__all__ = [
+    "BATCH",
+    "CONTEXT_ATTRIBUTES",
+    "STRUCTURED",
+    "CloudEvent",
+    "decode",
+    "encode",
+    "is_structured",
+    "make",
+]
 
 
 def media_type(headers: Mapping[str, str]) -> str:
@@ -56,31 +67,9 @@ def make(attributes: dict[str, Any], data: Any) -> CloudEvent:
     The SDK fills in a missing `id` and `time`; an event without an id must be
     refused, and one without a time must not gain one on its way through.
     """
-    missing = [name for name in REQUIRED if name not in attributes]
-    if missing:
-        raise BadRequest(
-            "Invalid CloudEvent",
-            [{"attribute": name, "message": "is required"} for name in missing],
-        )
-    if attributes["specversion"] not in SPECVERSIONS:
-        raise BadRequest(
-            "Invalid CloudEvent",
-            [{"attribute": "specversion", "message": f"must be one of {list(SPECVERSIONS)}"}],
-        )
-    blank = [
-        name for name in _NOT_BLANK if name in attributes and not str(attributes[name]).strip()
-    ]
-    if blank:
-        raise BadRequest(
-            "Invalid CloudEvent",
-            [{"attribute": name, "message": "must not be blank"} for name in blank],
-        )
-    content_type = attributes.get("datacontenttype")
-    if isinstance(content_type, str) and not _MEDIA_TYPE.fullmatch(content_type):
-        raise BadRequest(
-            "Invalid CloudEvent",
-            [{"attribute": "datacontenttype", "message": "must be an RFC 2046 media type"}],
-        )
+    problems = _problems(attributes)
+    if problems:
+        raise BadRequest("Invalid CloudEvent", problems)
     had_time = "time" in attributes
     try:
         event = CloudEvent(attributes, data)
@@ -96,6 +85,43 @@ def make(attributes: dict[str, Any], data: Any) -> CloudEvent:
         # CloudEvent keeps the very dict it was given, so this undoes the default.
         attributes.pop("time", None)
     return event
+
+
+def _problems(attributes: dict[str, Any]) -> list[dict[str, str]]:
+    """What is wrong with the attributes, each named; extensions are normalised on the way."""
+    missing = [name for name in REQUIRED if name not in attributes]
+    if missing:
+        return [{"attribute": name, "message": "is required"} for name in missing]
+    problems = []
+    if attributes["specversion"] not in SPECVERSIONS:
+        message = f"must be one of {list(SPECVERSIONS)}"
+        problems.append({"attribute": "specversion", "message": message})
+    for name in _NOT_BLANK:
+        if name in attributes and not str(attributes[name]).strip():
+            problems.append({"attribute": name, "message": "must not be blank"})
+    content_type = attributes.get("datacontenttype")
+    if isinstance(content_type, str) and not _MEDIA_TYPE.fullmatch(content_type):
+        problems.append(
+            {"attribute": "datacontenttype", "message": "must be an RFC 2046 media type"}
+        )
+    for name in [n for n in attributes if n not in CONTEXT_ATTRIBUTES]:
+        value = attributes.pop(name)
+        if value is None:  # JSON null: the attribute is absent
+            continue
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # 2.0 in JSON is the integer 2, as Go reads it
+        attributes[name] = value
+        if not _is_extension_value(value):
+            message = "must be a string, a boolean or a 32-bit integer"
+            problems.append({"attribute": name, "message": message})
+    return problems
+
+
+def _is_extension_value(value: Any) -> bool:
+    """CloudEvents' types for an extension in JSON (Go's types.Validate): no arrays or objects."""
+    if isinstance(value, bool | str | datetime):
+        return True
+    return isinstance(value, int) and -(2**31) <= value < 2**31
 
 
 def decode(headers: Mapping[str, str], body: bytes) -> CloudEvent:

@@ -24,9 +24,6 @@ from functions.runtime.idempotency import Response
 
 log = logging.getLogger("kshop.events")
 JSON = {"content-type": "application/json"}
-_KNOWN_ATTRIBUTES = frozenset(
-    {"id", "source", "type", "specversion", "subject", "time", "datacontenttype", "dataschema"}
-)
 
 
 def validation_details(error: ValidationError) -> list[dict[str, Any]]:
@@ -123,7 +120,9 @@ async def _process(
         data=_parse(registration, event.get_data()),
         subject=event.get_subject(),
         time=event.get_time(),
-        extensions={k: v for k, v in event.get_attributes().items() if k not in _KNOWN_ATTRIBUTES},
+        extensions={
+            k: v for k, v in event.get_attributes().items() if k not in codec.CONTEXT_ATTRIBUTES
+        },
         cloudevent=event,
     )
     if not registration.idempotent:

@@ -203,3 +203,26 @@ def test_a_content_type_that_is_no_media_type_is_refused(value: str) -> None:
 )
 def test_a_media_type_with_parameters_is_accepted(value: str) -> None:
     assert codec.decode(BINARY | {"content-type": value}, b"x").get_datacontenttype() == value
+
+
+@pytest.mark.parametrize("value", [[1], {"a": 1}, 2.5, 2**31, -(2**31) - 1])
+def test_an_extension_that_is_no_cloudevents_type_is_refused(value: object) -> None:
+    # Knative's SDK refuses these at the ingress; an array or object could also nest
+    # deeper than anything downstream can handle.
+    error = rejection({"content-type": codec.STRUCTURED}, structured(tenant=value))
+    assert error.details == [
+        {"attribute": "tenant", "message": "must be a string, a boolean or a 32-bit integer"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"), [("blue", "blue"), (True, True), (2.0, 2), (-(2**31), -(2**31))]
+)
+def test_an_extension_of_a_cloudevents_type_is_kept(value: object, kept: object) -> None:
+    event = codec.decode({"content-type": codec.STRUCTURED}, structured(tenant=value))
+    assert event.get_extension("tenant") == kept
+
+
+def test_a_null_extension_is_absent() -> None:
+    event = codec.decode({"content-type": codec.STRUCTURED}, structured(tenant=None))
+    assert "tenant" not in event.get_attributes()

@@ -23,9 +23,6 @@ from functions.runtime.errors import BadRequest
 
 TTL = "knativebrokerttl"
 ARRIVAL_TIME = "knativearrivaltime"
-CONTEXT_ATTRIBUTES = frozenset(
-    {"specversion", "id", "source", "type", "subject", "time", "datacontenttype", "dataschema"}
-)
 # knative_error.go: the base64 text is capped at 1024 characters, the encoding of 768 bytes.
 ERROR_DATA_BYTES = 768
 # Knative's HTTP clients propagate W3C trace context and baggage (reference, section (f)).
@@ -91,7 +88,7 @@ def carried(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     # section (a)): only the attributes are checked, and JSON that is not JSON passes.
     decoded = codec.decode(headers, body if structured else b"")
     attributes = {
-        name: value if name in CONTEXT_ATTRIBUTES else _text(name, value)
+        name: value if name in codec.CONTEXT_ATTRIBUTES else _text(name, value)
         for name, value in decoded.get_attributes().items()
     }
     data = _data(decoded) if structured else body or None
