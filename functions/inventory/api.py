@@ -1,13 +1,15 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict
 from pydantic.alias_generators import to_camel
 
 from functions.inventory import restock, store
+from functions.orders.saga import Cents, OneLinePerSku, Quantity
 from functions.runtime.auth import AUTH_RESPONSES, Claims, require
 from functions.runtime.errors import openapi_responses
 from functions.runtime.settings import settings
+from functions.users.names import DisplayName
 
 router = APIRouter(prefix="/products", tags=["inventory"])
 
@@ -23,13 +25,13 @@ class _Body(BaseModel):
 
 class NewProduct(_Body):
     sku: str = Field(pattern=SKU_PATTERN)
-    name: str = Field(min_length=1, max_length=200)
-    price_cents: int = Field(ge=0, le=100_000_000)
-    available: int = Field(default=0, ge=0, le=store.MAX_STOCK)
+    name: Annotated[str, DisplayName(min_length=1, max_length=200)]
+    price_cents: Annotated[Cents, Field(le=100_000_000)]
+    available: Annotated[int, Strict(), Field(ge=0, le=store.MAX_STOCK)] = 0
 
 
 class Restock(_Body):
-    quantity: int = Field(ge=1, le=store.MAX_STOCK)
+    quantity: Annotated[Quantity, Field(le=store.MAX_STOCK)]
 
 
 class RestockLine(Restock):
@@ -37,14 +39,7 @@ class RestockLine(Restock):
 
 
 class BulkRestock(_Body):
-    items: list[RestockLine] = Field(min_length=1, max_length=MAX_BULK)
-
-    @model_validator(mode="after")
-    def _one_line_per_sku(self) -> "BulkRestock":
-        skus = [line.sku for line in self.items]
-        if len(set(skus)) != len(skus):
-            raise ValueError("each SKU may appear once")
-        return self
+    items: Annotated[list[RestockLine], Field(min_length=1, max_length=MAX_BULK), OneLinePerSku]
 
 
 class Product(_Body):

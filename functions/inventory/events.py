@@ -2,6 +2,7 @@
 
 from pydantic import Field
 
+from functions.orders.saga import Cents, Currency, PaymentToken
 from functions.runtime import EventData
 
 
@@ -13,9 +14,9 @@ class InventoryReserved(EventData, type="kshop.inventory.reserved"):
 
     order_id: str
     user_id: str
-    total_cents: int
-    currency: str
-    payment_token: str
+    total_cents: Cents
+    currency: Currency
+    payment_token: PaymentToken
 
 
 class InventoryRejected(EventData, type="kshop.inventory.rejected"):

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import uuid_utils
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from functions.inventory import store as catalogue
@@ -13,6 +13,7 @@ from functions.inventory.api import SKU_PATTERN
 from functions.orders import main, store
 from functions.orders.events import CancelReason, OrderLine
 from functions.orders.machine import Fact, Illegal, Status
+from functions.orders.saga import OneLinePerSku, PaymentToken, Quantity
 from functions.runtime import BadRequest, Conflict, NotFound, outbox
 from functions.runtime.auth import AUTH_RESPONSES, Claims, authenticate, require
 from functions.runtime.errors import openapi_responses
@@ -37,22 +38,14 @@ class _Out(BaseModel):
 
 class NewLine(_Body):
     sku: str = Field(pattern=SKU_PATTERN)
-    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+    quantity: Annotated[Quantity, Field(le=MAX_QUANTITY)]
 
 
 class NewOrder(_Body):
-    items: list[NewLine] = Field(min_length=1, max_length=MAX_ITEMS)
-    payment_token: str = Field(
-        pattern=r"^tok_[A-Za-z0-9_]{1,64}$",
+    items: Annotated[list[NewLine], Field(min_length=1, max_length=MAX_ITEMS), OneLinePerSku]
+    payment_token: PaymentToken = Field(
         description="The gateway's token for the customer's card; card data never reaches kshop.",
     )
-
-    @model_validator(mode="after")
-    def _one_line_per_sku(self) -> "NewOrder":
-        skus = [line.sku for line in self.items]
-        if len(set(skus)) != len(skus):
-            raise ValueError("each SKU may appear once; raise its quantity instead")
-        return self
 
 
 class Step(_Out):

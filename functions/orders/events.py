@@ -1,10 +1,11 @@
 """What the orders function announces. Consumers: inventory, payments, notifications, analytics."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from functions.orders.saga import Cents, Currency, OneLinePerSku, PaymentToken, Quantity
 from functions.runtime import EventData
 
 CancelReason = Literal["customer", "timeout", "out_of_stock", "payment_declined"]
@@ -15,8 +16,8 @@ class OrderLine(BaseModel):
 
     sku: str
     name: str
-    quantity: int = Field(ge=1)
-    unit_price_cents: int = Field(ge=0)
+    quantity: Quantity
+    unit_price_cents: Cents
 
 
 class OrderCreated(EventData, type="kshop.order.created"):
@@ -24,12 +25,19 @@ class OrderCreated(EventData, type="kshop.order.created"):
 
     order_id: str
     user_id: str
-    items: tuple[OrderLine, ...] = Field(min_length=1)
-    total_cents: int = Field(ge=0)
-    currency: str
-    # A gateway token for the customer's card, never the card itself.
-    payment_token: str
+    items: Annotated[tuple[OrderLine, ...], Field(min_length=1), OneLinePerSku]
+    total_cents: Cents
+    currency: Currency
+    payment_token: PaymentToken
     deadline: datetime
+
+    @model_validator(mode="after")
+    def _total_is_the_sum_of_the_lines(self) -> Self:
+        # Inventory holds the lines and payments charges the total: they must agree.
+        lines = sum(line.quantity * line.unit_price_cents for line in self.items)
+        if lines != self.total_cents:
+            raise ValueError(f"totalCents is {self.total_cents}, but the lines add up to {lines}")
+        return self
 
 
 class OrderCompleted(EventData, type="kshop.order.completed"):
@@ -37,8 +45,8 @@ class OrderCompleted(EventData, type="kshop.order.completed"):
 
     order_id: str
     user_id: str
-    total_cents: int
-    currency: str
+    total_cents: Cents
+    currency: Currency
     carrier: str
     tracking_number: str
 
@@ -49,5 +57,5 @@ class OrderCancelled(EventData, type="kshop.order.cancelled"):
     order_id: str
     user_id: str
     reason: CancelReason
-    total_cents: int
-    currency: str
+    total_cents: Cents
+    currency: Currency

@@ -13,11 +13,14 @@ Facts arrive late, twice and out of order, so the table answers for every
   A late reservation or charge for a cancelled order is compensated by
   inventory and payments, which keep their own tombstones.
 - Illegal: the fact contradicts what the order went through (a shipment before
-  payment, a cancel after the pivot). Such an event is a bug, made visible.
+  payment, a cancel after the pivot), or its event contradicts the order's terms
+  (another customer, amount or currency), whatever the status. Such an event is
+  a bug, made visible.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -122,7 +125,16 @@ _TABLE: dict[Status, dict[Fact, Decision]] = {
 }
 
 
-def decide(status: Status, fact: Fact) -> Decision:
+def decide(status: Status, fact: Fact, mismatched: Collection[str] = ()) -> Decision:
+    """What the fact does to an order in `status`.
+
+    `mismatched` names the order's terms that the fact's event states otherwise:
+    such an event is about some other order, so it never counts, not even as stale.
+    """
+    if mismatched:
+        return Illegal(
+            f"the {fact} event does not match the order's {', '.join(sorted(mismatched))}"
+        )
     return _TABLE[status][fact]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,10 +32,13 @@ SWEEP_CONCURRENCY = 16
 
 
 async def advance(
-    order_id: str, fact: Fact, details: dict[str, Any] | None = None
+    order_id: str,
+    fact: Fact,
+    details: dict[str, Any] | None = None,
+    terms: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], Decision]:
     """Record a fact on the order, then send what it announced and retire its deadline."""
-    order, decision = await store.record(order_id, fact, details)
+    order, decision = await store.record(order_id, fact, details, terms)
     if isinstance(decision, Advance):
         log.info(
             "order %s: %s -> %s on %s", order_id, order["history"][-2]["status"], decision.to, fact
@@ -48,8 +52,10 @@ async def advance(
     return order, decision
 
 
-async def _outcome(order_id: str, fact: Fact, details: dict[str, Any] | None = None) -> None:
-    order, decision = await advance(order_id, fact, details)
+async def _outcome(
+    order_id: str, fact: Fact, terms: Mapping[str, Any], details: dict[str, Any] | None = None
+) -> None:
+    order, decision = await advance(order_id, fact, details, terms)
     if isinstance(decision, Illegal):
         # A contradiction is a bug somewhere: refused, it lands in the dead letters.
         raise BadRequest(
@@ -58,25 +64,39 @@ async def _outcome(order_id: str, fact: Fact, details: dict[str, Any] | None = N
         )
 
 
+def _terms(
+    user_id: str, amount_cents: int | None = None, currency: str | None = None
+) -> dict[str, Any]:
+    """The order's terms as an event states them: the order refuses an event that states others."""
+    terms = {"userId": user_id, "totalCents": amount_cents, "currency": currency}
+    return {field: value for field, value in terms.items() if value is not None}
+
+
 @function.on(InventoryReserved)
 async def reserved(event: Event[InventoryReserved]) -> None:
-    await _outcome(event.data.order_id, Fact.RESERVED)
+    data = event.data
+    await _outcome(
+        data.order_id, Fact.RESERVED, _terms(data.user_id, data.total_cents, data.currency)
+    )
 
 
 @function.on(InventoryRejected)
 async def rejected(event: Event[InventoryRejected]) -> None:
-    await _outcome(event.data.order_id, Fact.REJECTED)
+    await _outcome(event.data.order_id, Fact.REJECTED, _terms(event.data.user_id))
 
 
 @function.on(PaymentSucceeded)
 async def paid(event: Event[PaymentSucceeded]) -> None:
-    payment = {"paymentId": event.data.payment_id, "amountCents": event.data.amount_cents}
-    await _outcome(event.data.order_id, Fact.PAID, {"payment": payment})
+    data = event.data
+    payment = {"paymentId": data.payment_id, "amountCents": data.amount_cents}
+    terms = _terms(data.user_id, data.amount_cents, data.currency)
+    await _outcome(data.order_id, Fact.PAID, terms, {"payment": payment})
 
 
 @function.on(PaymentFailed)
 async def payment_failed(event: Event[PaymentFailed]) -> None:
-    await _outcome(event.data.order_id, Fact.PAYMENT_FAILED, {"payment": {"code": event.data.code}})
+    details = {"payment": {"code": event.data.code}}
+    await _outcome(event.data.order_id, Fact.PAYMENT_FAILED, _terms(event.data.user_id), details)
 
 
 @function.on(ShipmentCreated)
@@ -86,7 +106,8 @@ async def shipped(event: Event[ShipmentCreated]) -> None:
         "trackingNumber": event.data.tracking_number,
         "eta": event.data.eta.isoformat(),
     }
-    await _outcome(event.data.order_id, Fact.SHIPPED, {"shipment": shipment})
+    terms = _terms(event.data.user_id)
+    await _outcome(event.data.order_id, Fact.SHIPPED, terms, {"shipment": shipment})
 
 
 async def _expire(order_id: str) -> None:

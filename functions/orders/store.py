@@ -4,6 +4,7 @@ single-document update guarded by the status it was decided on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -123,19 +124,26 @@ def _announcement(
 
 
 async def record(
-    order_id: str, fact: Fact, details: dict[str, Any] | None = None
+    order_id: str,
+    fact: Fact,
+    details: dict[str, Any] | None = None,
+    terms: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], Decision]:
     """Apply a fact to the order: the order afterwards, and what the machine decided.
 
     `details` are fields the fact brings (the payment, the shipment), stored
-    with the change. A change to COMPLETED or CANCELLED carries its
-    announcement in the outbox, in the same write.
+    with the change. `terms` are the order's fields as the fact's event states
+    them (its user, total, currency): one that differs makes the fact illegal.
+    A change to COMPLETED or CANCELLED carries its announcement in the outbox,
+    in the same write.
     """
     details = details or {}
+    terms = terms or {}
     for _ in range(ROUNDS):
         order = await get(order_id)
         status = Status(order["status"])
-        decision = machine.decide(status, fact)
+        mismatched = [field for field, value in terms.items() if order.get(field) != value]
+        decision = machine.decide(status, fact, mismatched)
         if not isinstance(decision, Advance):
             return order, decision
         now = outbox.now()

@@ -1,5 +1,6 @@
 """What the payments function announces. Consumers: orders, shipping, inventory, analytics."""
 
+from functions.orders.saga import Cents, Currency
 from functions.runtime import EventData
 
 
@@ -8,8 +9,8 @@ class PaymentSucceeded(EventData, type="kshop.payment.succeeded"):
 
     order_id: str
     user_id: str
-    amount_cents: int
-    currency: str
+    amount_cents: Cents
+    currency: Currency
     payment_id: str
 
 
@@ -26,6 +27,6 @@ class PaymentRefunded(EventData, type="kshop.payment.refunded"):
 
     order_id: str
     user_id: str
-    amount_cents: int
-    currency: str
+    amount_cents: Cents
+    currency: Currency
     refund_id: str

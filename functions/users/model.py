@@ -10,27 +10,19 @@ import base64
 import binascii
 import hashlib
 import re
-import unicodedata
 from datetime import datetime
 from typing import Annotated, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    Strict,
-    StringConstraints,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 from pydantic.alias_generators import to_camel
+
+from functions.users.names import DisplayName
 
 # A UUIDv7 in canonical form: 74 random bits make ids unguessable, and the
 # time-ordered prefix makes them a stable sort key for pagination.
 ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 _ID = re.compile(ID_PATTERN)
-# Control characters break mail headers and logs; lone surrogates cannot be stored at all.
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs"})
 NAME_MIN, NAME_MAX = 2, 100
 
 
@@ -44,17 +36,6 @@ def is_id(value: str) -> bool:
     return _ID.fullmatch(value) is not None
 
 
-def _name(value: str) -> str:
-    # Composed form, so "é" typed two ways is one name; composing only ever
-    # shortens, so the lower bound is checked again.
-    value = unicodedata.normalize("NFC", value)
-    if len(value) < NAME_MIN:
-        raise ValueError(f"should have at least {NAME_MIN} characters")
-    if any(unicodedata.category(c) in _FORBIDDEN_CATEGORIES for c in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
 def _email(value: str) -> str:
     try:
         return validate_email(value, check_deliverability=False).normalized
@@ -62,12 +43,7 @@ def _email(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
-Name = Annotated[
-    str,
-    Strict(),
-    StringConstraints(strip_whitespace=True, min_length=NAME_MIN, max_length=NAME_MAX),
-    AfterValidator(_name),
-]
+Name = Annotated[str, DisplayName(min_length=NAME_MIN, max_length=NAME_MAX)]
 Email = Annotated[
     str,
     Strict(),

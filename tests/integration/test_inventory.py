@@ -2,14 +2,16 @@
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from functions.inventory import main as inventory
 from functions.inventory.events import InventoryRejected, InventoryReleased, InventoryReserved
 from functions.inventory.reservations import reservations
+from functions.orders.events import OrderCreated
 from functions.payments.events import PaymentFailed
-from functions.runtime.testing import Client, running
+from functions.runtime.testing import Client, cloudevent, running
 from functions.shipping.events import ShipmentCreated
 from tests.fixtures.services import ServiceEnv
 from tests.support.shop import (
@@ -79,6 +81,54 @@ async def test_bad_products_are_refused_in_the_one_error_shape(client: Client) -
     fields = {d["field"] for d in response.json()["details"]}
     assert fields == {"sku", "name", "priceCents", "extra"}
     assert (await client.http.get("/products/nope")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "a\u0000b"),
+        ("name", "a\r\nb"),
+        ("name", "   "),
+        ("name", "\u200b\u200b"),  # zero-width spaces only
+        ("name", "\u202egum"),  # a bidi override: shows as "mug"
+        ("name", "mug\uffff"),  # a noncharacter
+        ("priceCents", True),
+        ("priceCents", "5"),
+        ("priceCents", 0),
+        ("priceCents", 2**64),
+        ("available", True),
+        ("available", "5"),
+    ],
+)
+async def test_a_product_outside_the_rules_is_refused_and_not_stored(
+    client: Client, field: str, value: Any
+) -> None:
+    body = {"sku": "mug-1", "name": "Mug", "priceCents": 1250, "available": 7} | {field: value}
+    response = await client.http.post("/products", json=body, headers=admin())
+    assert response.status_code == 400
+    assert [d["field"] for d in response.json()["details"]] == [field]
+    assert (await client.http.get("/products/mug-1")).status_code == 404
+
+
+async def test_a_product_name_is_trimmed_and_composed(client: Client) -> None:
+    body = {"sku": "cafe", "name": "  Cafe\u0301 au lait ", "priceCents": 250}
+    response = await client.http.post("/products", json=body, headers=admin())
+    assert response.status_code == 201
+    assert response.json()["name"] == "Caf\u00e9 au lait"
+
+
+@pytest.mark.parametrize("quantity", [True, "4", 0])
+async def test_a_restock_of_anything_but_a_positive_number_is_refused(
+    client: Client, quantity: Any
+) -> None:
+    await stock(a=1)
+    one = await client.http.post(
+        "/products/a/restock", json={"quantity": quantity}, headers=admin()
+    )
+    bulk = {"items": [{"sku": "a", "quantity": quantity}]}
+    many = await client.http.post("/products/restock", json=bulk, headers=admin())
+    assert (one.status_code, many.status_code) == (400, 400)
+    assert await levels("a") == (1, 0, 0)
 
 
 async def test_products_are_listed_a_page_at_a_time(client: Client) -> None:
@@ -152,6 +202,38 @@ async def test_an_order_in_stock_is_reserved_whole(client: Client) -> None:
         "paymentToken": "tok_x",
     }
     assert [await levels("a"), await levels("b")] == [(3, 2, 0), (2, 3, 0)]
+
+
+def order_data(*lines: tuple[str, Any], **fields: Any) -> dict[str, Any]:
+    """An order.created's data as JSON, with lines and fields no model would build."""
+    data: dict[str, Any] = created("ord_1", ("a", 1)).model_dump(mode="json", by_alias=True)
+    items = [{"sku": s, "name": s, "quantity": q, "unitPriceCents": 250} for s, q in lines]
+    return data | {"items": items} | fields
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        # One hold per SKU and order: the second line would be skipped, its price charged.
+        (order_data(("a", 1), ("a", 5), totalCents=1500), "items"),
+        (order_data(("a", 2**64), totalCents=250 * 2**64), "items.0.quantity"),
+        (order_data(("a", 0), totalCents=0), "items.0.quantity"),
+        (order_data(("a", True), totalCents=250), "items.0.quantity"),
+        (order_data(("a", "1"), totalCents=250), "items.0.quantity"),
+        (order_data(("a", 1), totalCents=1), "data"),  # not what the lines add up to
+        (order_data(("a", 1), currency=""), "currency"),
+        (order_data(("a", 1), paymentToken=""), "paymentToken"),
+    ],
+)
+async def test_an_order_outside_the_rules_is_refused_and_holds_nothing(
+    client: Client, data: dict[str, Any], field: str
+) -> None:
+    await stock(a=10)
+    answer = await client.send(cloudevent(data, type=OrderCreated.event_type))
+    assert answer.status == 400
+    assert field in {d["field"] for d in answer.json()["details"]}
+    assert await levels("a") == (10, 0, 0)
+    assert await reservations().find_one({"_id": "ord_1"}) is None
 
 
 async def test_the_same_order_twice_reserves_once_and_answers_the_same(client: Client) -> None:

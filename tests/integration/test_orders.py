@@ -82,7 +82,11 @@ async def placed(shop: Shop) -> str:
 
 def reserved(order_id: str) -> InventoryReserved:
     return InventoryReserved(
-        order_id=order_id, user_id="alice", total_cents=750, currency="EUR", payment_token="tok"
+        order_id=order_id,
+        user_id="alice",
+        total_cents=750,
+        currency="EUR",
+        payment_token="tok_visa",
     )
 
 
@@ -137,7 +141,7 @@ async def test_an_order_is_placed_at_catalogue_prices(shop: Shop) -> None:
         ),
         (
             {"items": [{"sku": "a", "quantity": 1}] * 2, "paymentToken": "tok_visa"},
-            {"body"},
+            {"items"},
         ),
         (
             {"items": [{"sku": f"s{i}", "quantity": 1} for i in range(26)], "paymentToken": "t"},
@@ -146,6 +150,15 @@ async def test_an_order_is_placed_at_catalogue_prices(shop: Shop) -> None:
         (
             {"items": [{"sku": {"$gt": ""}, "quantity": 1}], "paymentToken": "tok_visa"},
             {"items.0.sku"},
+        ),
+        # Strict numbers: JSON's true and "1" are no quantity.
+        (
+            {"items": [{"sku": "a", "quantity": True}], "paymentToken": "tok_visa"},
+            {"items.0.quantity"},
+        ),
+        (
+            {"items": [{"sku": "a", "quantity": "1"}], "paymentToken": "tok_visa"},
+            {"items.0.quantity"},
         ),
     ],
 )
@@ -266,6 +279,65 @@ async def test_a_contradiction_is_refused_into_the_dead_letters(shop: Shop) -> N
     assert answer.status == 400
     assert "shipped before it was paid" in answer.json()["error"]
     assert (await shop.order(order_id))["status"] == "PENDING"
+
+
+@pytest.mark.parametrize(
+    ("other", "mismatched"),
+    [
+        ({"amount_cents": 1}, "totalCents"),
+        ({"amount_cents": 751}, "totalCents"),
+        ({"currency": "XXX"}, "currency"),
+        ({"user_id": "bob"}, "userId"),
+    ],
+)
+async def test_a_payment_that_does_not_match_the_order_is_refused_into_the_dead_letters(
+    shop: Shop, other: dict[str, Any], mismatched: str
+) -> None:
+    order_id = await placed(shop)
+    await shop.tell(reserved(order_id))
+    answer = await shop.client.send(paid(order_id).model_copy(update=other))
+    assert answer.status == 400
+    assert f"does not match the order's {mismatched}" in answer.json()["error"]
+    order = await shop.order(order_id)
+    assert (order["status"], order["payment"]) == ("RESERVED", None)
+
+
+async def test_a_reservation_that_does_not_match_the_order_is_refused(shop: Shop) -> None:
+    order_id = await placed(shop)
+    answer = await shop.client.send(reserved(order_id).model_copy(update={"total_cents": 6}))
+    assert answer.status == 400
+    assert (await shop.order(order_id))["status"] == "PENDING"
+
+
+async def test_a_mismatched_payment_is_refused_even_once_the_order_has_ended(shop: Shop) -> None:
+    order_id = await placed(shop)
+    await shop.client.http.post(f"/orders/{order_id}/cancel", headers=customer())
+    answer = await shop.client.send(paid(order_id).model_copy(update={"user_id": "bob"}))
+    assert answer.status == 400
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("amountCents", -1),
+        ("amountCents", 0),
+        ("amountCents", 2**64),  # more than BSON can store
+        ("amountCents", True),
+        ("amountCents", "750"),
+        ("currency", ""),
+        ("currency", "eur"),
+    ],
+)
+async def test_a_payment_outside_the_rules_is_refused_and_nothing_is_stored(
+    shop: Shop, field: str, value: Any
+) -> None:
+    order_id = await placed(shop)
+    data = paid(order_id).model_dump(mode="json", by_alias=True) | {field: value}
+    answer = await shop.client.send(cloudevent(data, type=PaymentSucceeded.event_type))
+    assert answer.status == 400
+    assert [d["field"] for d in answer.json()["details"]] == [field]
+    order = await shop.order(order_id)
+    assert (order["status"], order["payment"]) == ("PENDING", None)
 
 
 async def test_a_late_step_after_a_cancel_changes_nothing(shop: Shop) -> None:

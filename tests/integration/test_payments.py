@@ -12,7 +12,7 @@ from functions.payments.events import PaymentFailed, PaymentRefunded, PaymentSuc
 from functions.payments.gateway import SimulatedGateway
 from functions.payments.store import payments as records
 from functions.runtime.settings import settings
-from functions.runtime.testing import Client, running
+from functions.runtime.testing import Client, cloudevent, running
 from tests.fixtures.services import ServiceEnv
 from tests.support.shop import cancelled
 
@@ -67,6 +67,31 @@ async def test_a_declined_charge_fails_the_payment(
     assert reply is not None and reply.get_type() == PaymentFailed.event_type
     assert answer.data["code"] == code
     assert await net_charged("ord_1") == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("totalCents", -5000),
+        ("totalCents", 0),
+        ("totalCents", 2**64),  # more than BSON can store
+        ("totalCents", True),
+        ("totalCents", "1250"),
+        ("currency", ""),
+        ("currency", "euro"),
+        ("paymentToken", ""),
+        ("paymentToken", 42),
+    ],
+)
+async def test_a_charge_outside_the_rules_is_refused_and_never_reaches_the_gateway(
+    client: Client, field: str, value: Any
+) -> None:
+    data = reserved("ord_1").model_dump(mode="json", by_alias=True) | {field: value}
+    answer = await client.send(cloudevent(data, type=InventoryReserved.event_type))
+    assert answer.status == 400
+    assert [d["field"] for d in answer.json()["details"]] == [field]
+    assert await records().find_one({"_id": "ord_1"}) is None
+    assert await books("ord_1") == []
 
 
 async def test_a_charged_order_that_is_cancelled_is_refunded_once(client: Client) -> None:

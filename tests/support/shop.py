@@ -65,7 +65,7 @@ def created(
 
 def cancelled(order: str, reason: Any = "customer", user: str = "alice") -> OrderCancelled:
     return OrderCancelled(
-        order_id=order, user_id=user, reason=reason, total_cents=0, currency="EUR"
+        order_id=order, user_id=user, reason=reason, total_cents=250, currency="EUR"
     )
 
 

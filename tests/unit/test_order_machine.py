@@ -89,3 +89,11 @@ def test_every_cancellation_names_its_reason() -> None:
 def test_completion_needs_payment_then_shipment() -> None:
     completing = [(s, f) for s, f in EVERY_PAIR if decide(s, f) == Advance(S.COMPLETED)]
     assert completing == [(S.PAID, F.SHIPPED)]
+
+
+@pytest.mark.parametrize(("status", "fact"), EVERY_PAIR)
+def test_an_event_with_other_terms_than_the_order_is_illegal_whatever_the_status(
+    status: Status, fact: Fact
+) -> None:
+    decision = decide(status, fact, mismatched=["totalCents", "currency"])
+    assert decision == Illegal(f"the {fact} event does not match the order's currency, totalCents")

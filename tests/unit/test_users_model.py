@@ -1,5 +1,6 @@
 """The users API's input rules, tags and cursors, without any server."""
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,7 +40,46 @@ def test_names_outside_the_rules_are_refused(name: str) -> None:
     assert errors(NewUser, {"name": name, "email": "a@example.com"}) == {"name"}
 
 
-@pytest.mark.parametrize("name", ["Al", "x" * 100, "  " + "x" * 100 + "  ", "李小", "🦄🦄"])
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("\u200b\u200b\u200b", "an invisible format character (U+200B)"),  # zero-width spaces
+        ("\u202eAda Lovelace", "an invisible format character (U+202E)"),  # a bidi override
+        ("Ada\u00adLovelace", "an invisible format character (U+00AD)"),  # a soft hyphen
+        ("Ada\uffff", "a noncharacter (U+FFFF)"),
+        ("Ada\ufdd0", "a noncharacter (U+FDD0)"),
+        ("Ada\U000e0001", "an invisible format character (U+E0001)"),  # a language tag
+        ("Ada\ue000", "a private-use character (U+E000)"),
+        ("Ada\u2028Lovelace", "a line separator (U+2028)"),
+        ("Ada\u2029Lovelace", "a paragraph separator (U+2029)"),
+        ("Ada\r\nLovelace", "a control character (U+000D)"),
+    ],
+)
+def test_names_with_invisible_or_meaningless_characters_are_refused(name: str, kind: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(f"must not contain {kind}")):
+        NewUser.model_validate({"name": name, "email": "a@example.com"})
+
+
+@pytest.mark.parametrize(
+    "name", ["\u3000\u3000", "\u00a0 \u2003", "\u2028\u2029", "\u200c\u200d", "\u200d \u200d"]
+)
+def test_names_blank_after_trimming_unicode_spaces_are_refused(name: str) -> None:
+    assert errors(NewUser, {"name": name, "email": "a@example.com"}) == {"name"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Al",
+        "x" * 100,
+        "  " + "x" * 100 + "  ",
+        "李小",
+        "🦄🦄",
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0645",  # Persian, with a zero-width non-joiner
+        "Ada \U0001f468\u200d\U0001f469\u200d\U0001f467",  # a family: emoji joined by U+200D
+        "Ada \U0001fae8",  # assigned after this Python's Unicode tables (Unicode 15)
+    ],
+)
 def test_names_inside_the_rules_are_kept(name: str) -> None:
     assert NewUser.model_validate({"name": name, "email": "a@example.com"}).name == name.strip()
 
