@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import random
+import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -65,6 +66,10 @@ class Run:
     victim: str
     placed: dict[str, dict[str, Any]] = field(default_factory=dict)
     post_retries: int = 0
+    # The victim's processes, the one killed mid-run and the one that replaced it,
+    # and the status the killed one ended with.
+    victim_pids: list[int] = field(default_factory=list)
+    killed_with: int | None = None
 
 
 @pytest.fixture
@@ -111,9 +116,30 @@ async def place(run: Run, client: httpx.AsyncClient, n: int, customer: dict[str,
 
 async def crash_and_restart(run: Run) -> None:
     await asyncio.sleep(1.5)
+    victim = run.shop.stack.processes[run.victim]
+    assert victim.popen is not None
+    killed = victim.popen
+    run.victim_pids.append(killed.pid)
     run.shop.stack.kill(run.victim)
+    run.killed_with = killed.returncode
     await asyncio.sleep(1.0)
-    await run.shop.stack.restart(run.victim)
+    await run.shop.stack.restart(run.victim)  # returns once the new process is ready
+    assert victim.popen is not None
+    run.victim_pids.append(victim.popen.pid)
+
+
+def assert_the_chaos_happened(run: Run, dead_letters: Counter[int | None]) -> None:
+    """Invariants kept without the chaos prove nothing: each kind of it really happened."""
+    injected = run.chaos.counts
+    for kind in ("delayed", "duplicated", "poisoned"):
+        assert injected[kind] > 0, f"the proxy injected no {kind} deliveries: {dict(injected)}"
+    assert dead_letters[400] > 0, f"no refused delivery was replayed: {dict(dead_letters)}"
+    status = run.killed_with
+    assert status == -signal.SIGKILL, f"{run.victim} was not crashed: it exited with {status}"
+    killed, restarted = run.victim_pids
+    assert restarted != killed
+    replacement = run.shop.stack.processes[run.victim].popen
+    assert replacement is not None and replacement.poll() is None, f"{run.victim} is not running"
 
 
 async def settle(run: Run, started: float) -> None:
@@ -292,6 +318,7 @@ async def test_the_saga_keeps_its_invariants_under_chaos(
         for name, value in counts.items():
             print(f"  {name}: {value}")
         assert len(run.placed) == ORDERS
+        assert_the_chaos_happened(run, dead_letters)
         assert not found, f"{len(found)} violations (seed {SEED}):\n" + "\n".join(found[:40])
     except BaseException:
         print(f"\nchaos test failed: rerun with KSHOP_CHAOS_SEED={SEED}")

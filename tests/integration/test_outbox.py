@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 from pymongo.asynchronous.collection import AsyncCollection
 
 from functions.dev.services import free_port
@@ -16,6 +17,7 @@ from functions.runtime.settings import settings
 from functions.runtime.testing import running
 from functions.users import main as users
 from tests.fixtures.services import ServiceEnv
+from tests.support.saga_stack import eventually
 from tests.support.servers import Recorder, Request, serving
 
 pytestmark = pytest.mark.integration
@@ -92,12 +94,25 @@ async def test_flush_sends_in_order_with_the_ids_fixed_at_write_time(
     assert await pending(things, "a") == []
 
 
+def failed_publishes() -> float:
+    """How many of the test function's events the broker has not taken, so far."""
+    failed = {
+        "function": "outboxtest",
+        "type": Noted.event_type,
+        "via": "sink",
+        "outcome": "failed",
+    }
+    return REGISTRY.get_sample_value("kshop_events_published_total", failed) or 0.0
+
+
 async def test_with_the_broker_down_the_entries_stay_and_flush_does_not_raise(
     things: Collection,
 ) -> None:
     await write(things, "a", 1, 2)
-    before = await pending(things, "a")
+    before, failed = await pending(things, "a"), failed_publishes()
     await outbox.flush(sender(), things, "a")
+    # The first event was tried and failed; the second waits behind it, in order.
+    assert failed_publishes() == failed + 1
     assert await pending(things, "a") == before
 
 
@@ -172,19 +187,42 @@ async def test_the_event_continues_the_trace_of_the_write(
 
 
 async def test_install_indexes_the_outbox_and_sweeps_until_shutdown(
-    things: Collection, sink_port: int
+    things: Collection, sink_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    started: list[float] = []  # when each sweep began
+    tried: list[int] = []  # how many documents each finished sweep tried
+    sweep = outbox.sweep
+
+    async def counted(function: Function, collection: Collection, older_than: float) -> int:
+        started.append(asyncio.get_running_loop().time())
+        tried.append(await sweep(function, collection, older_than))
+        return tried[-1]
+
+    async def three_more_sweeps(what: str) -> None:
+        target = len(tried) + 3
+
+        async def swept() -> bool:
+            return len(tried) >= target
+
+        await eventually(swept, within=10, what=what)
+
+    monkeypatch.setattr(outbox, "sweep", counted)
     function = sender()
     outbox.install(function, "things", interval=0.1)
     sink = Recorder()
     async with running(function):
         assert "outbox.time_1" in await clients.mongo()["things"].index_information()
         await write(things, "a", 1, 2)
-        await asyncio.sleep(0.5)  # several sweeps with the broker down
+        await three_more_sweeps("sweeps with the broker down")
+        assert tried[-1] == 1  # the document was tried, and the broker was down
         assert len(await pending(clients.mongo()["things"], "a")) == 2
         async with serving(sink, sink_port):
             await arrived(sink, 2)
-            await asyncio.sleep(0.5)  # more sweeps: nothing is sent twice
+            await three_more_sweeps("sweeps after the events went out")
+        assert tried[-1] == 0  # nothing left to send, so nothing is sent twice
+    shutdown = asyncio.get_running_loop().time()
+    await asyncio.sleep(0.5)  # five intervals: a sweeper still running would begin a sweep
+    assert started[-1] < shutdown, "a sweep began after shutdown"
     assert numbers(sink.requests) == [1, 2]
 
 

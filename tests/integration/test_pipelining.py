@@ -19,6 +19,7 @@ from functions.dev.services import RedisServer, free_port
 from functions.runtime import clients, pipelining
 from functions.runtime.settings import settings
 from tests.fixtures.services import ServiceEnv
+from tests.support.saga_stack import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +40,12 @@ async def batches(
     monkeypatch.setattr(pipelining._Link, "send", counted)
     yield sizes
     await clients.close()
+
+
+async def _running(client_id: int, command: str) -> bool:
+    """Whether Redis is running this command for the client with this id (BLPOP: blocked)."""
+    listed = await clients.redis().client_list()
+    return any(int(c["id"]) == client_id and c["cmd"] == command for c in listed)
 
 
 async def test_concurrent_commands_go_out_together_with_their_own_results(
@@ -63,22 +70,29 @@ async def test_a_failed_command_fails_only_its_caller(batches: list[int]) -> Non
 
 
 async def test_a_cancelled_caller_does_not_break_the_batch(batches: list[int]) -> None:
-    key = clients.key("p", "kept")
-    doomed = asyncio.ensure_future(pipelining.call("SET", clients.key("p", "gone"), "x"))
-    kept = asyncio.ensure_future(pipelining.call("SET", key, "y"))
+    own_id = await pipelining.call("CLIENT", "ID")
+    gone, kept = clients.key("p", "gone"), clients.key("p", "kept")
+    # Three commands in one write; the first caller gives up before its answer comes.
+    doomed = pipelining.issue("SET", gone, "x")
+    before = pipelining.issue("SET", kept, "y")
+    after = pipelining.issue("GET", kept)
     doomed.cancel()
-    assert await kept == b"OK"
-    assert await pipelining.call("GET", key) == b"y"
+    assert list(await asyncio.gather(before, after)) == [b"OK", b"y"]
+    assert batches == [1, 3]
+    assert await clients.redis().get(gone) == b"x"  # it was issued, so it ran all the same
+    assert await pipelining.call("CLIENT", "ID") == own_id  # and the connection was kept
 
 
 async def test_answers_come_back_in_order_across_writes(batches: list[int]) -> None:
     key, blocked = clients.key("p", "later"), clients.key("p", "empty")
+    await pipelining.call("PING")  # connected: from here each loop turn's commands go out
+    batches.clear()
     # BLPOP holds the connection for 0.2 s: the writes after it queue behind it in Redis.
-    first = asyncio.ensure_future(pipelining.call("BLPOP", blocked, "0.2"))
-    await asyncio.sleep(0.05)
-    second = asyncio.ensure_future(pipelining.call("SET", key, "v"))
+    first = pipelining.issue("BLPOP", blocked, "0.2")
+    await asyncio.sleep(0)  # one loop turn: the write of what was issued in it
+    second = pipelining.issue("SET", key, "v")
     await asyncio.sleep(0)
-    third = asyncio.ensure_future(pipelining.call("GET", key))
+    third = pipelining.issue("GET", key)
     assert list(await asyncio.gather(first, second, third)) == [None, b"OK", b"v"]
     assert batches == [1, 1, 1]
 
@@ -89,8 +103,8 @@ async def test_a_broken_connection_fails_its_callers_and_the_next_call_reconnect
     from redis.exceptions import ConnectionError
 
     own_id = await pipelining.call("CLIENT", "ID")
-    waiting = asyncio.ensure_future(pipelining.call("BLPOP", clients.key("p", "never"), "5"))
-    await asyncio.sleep(0.05)
+    waiting = pipelining.issue("BLPOP", clients.key("p", "never"), "5")
+    await eventually(lambda: _running(own_id, "blpop"), within=5, every=0.01, what="BLPOP")
     await clients.redis().client_kill_filter(_id=own_id)
     with pytest.raises(ConnectionError):
         await waiting
@@ -102,8 +116,14 @@ async def test_a_connection_lost_while_idle_is_replaced_without_failing_anyone(
     batches: list[int],
 ) -> None:
     own_id = await pipelining.call("CLIENT", "ID")
+    link = pipelining._multiplexers[asyncio.get_running_loop()].link
+    assert link is not None
     await clients.redis().client_kill_filter(_id=own_id)
-    await asyncio.sleep(0.05)  # the end of the stream reaches the link
+
+    async def lost() -> bool:
+        return link.broken
+
+    await eventually(lost, within=5, every=0.01, what="the end of the stream at the link")
     assert await pipelining.call("PING") == b"PONG"
     assert await pipelining.call("CLIENT", "ID") != own_id
 

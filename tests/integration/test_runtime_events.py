@@ -15,6 +15,7 @@ from functions.runtime.settings import settings
 from functions.runtime.testing import Client, cloudevent, running
 from tests.fixtures.services import ServiceEnv
 from tests.support import sample
+from tests.support.saga_stack import eventually
 from tests.support.sample import Failing, Ping, Slow
 from tests.support.servers import Recorder, serving
 
@@ -85,6 +86,10 @@ async def test_an_unknown_event_type_is_400_so_it_is_dead_lettered(client: Clien
     assert 'kshop_unhandled_events_total{function="sample"} 1.0' in metrics
 
 
+# A binary-mode Ping: its handler's model needs a JSON object.
+PING = {"ce-specversion": "1.0", "ce-id": "p-1", "ce-source": "/s", "ce-type": Ping.event_type}
+
+
 @pytest.mark.parametrize(
     ("headers", "body", "error"),
     [
@@ -92,6 +97,8 @@ async def test_an_unknown_event_type_is_400_so_it_is_dead_lettered(client: Clien
         ({"content-type": codec.BATCH}, b"[]", "Batch mode"),
         ({"content-type": codec.STRUCTURED}, b"{oops", "Invalid JSON"),
         ({"ce-specversion": "1.0", "ce-type": "t", "ce-source": "/s"}, b"", "Invalid CloudEvent"),
+        (PING | {"content-type": "application/json"}, b'{"message": ', "Invalid JSON"),
+        (PING, b"\xff\xfe", "Invalid JSON"),
     ],
 )
 async def test_malformed_requests_are_400(
@@ -154,10 +161,26 @@ async def test_redis_down_is_503_so_knative_retries(
         assert "redis" in ready.json()["failed"]
 
 
-async def test_readiness_checks_redis(client: Client) -> None:
-    response = await client.http.get("/health/ready")
-    assert response.status_code == 200
-    assert (await client.http.get("/health/live")).status_code == 200
+async def test_readiness_checks_redis(
+    service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.dev.services import RedisServer
+
+    server = await asyncio.to_thread(RedisServer().start)  # of this test's own, to stop
+    monkeypatch.setenv("REDIS_URL", server.url)
+    settings.cache_clear()
+    monkeypatch.setattr(settings(), "readiness_cache", 0)  # every probe checks afresh
+    try:
+        async with running(sample.function) as client:
+            assert (await client.http.get("/health/ready")).status_code == 200
+            await asyncio.to_thread(server.stop)
+            ready = await client.http.get("/health/ready")
+            assert ready.status_code == 503
+            assert list(ready.json()["failed"]) == ["redis"]
+            assert (await client.http.get("/health/live")).status_code == 200  # alive all the same
+    finally:
+        await clients.close()
+        server.stop()
 
 
 # --- idempotency -----------------------------------------------------------------------
@@ -186,7 +209,11 @@ async def test_the_same_id_from_another_source_is_another_event(client: Client) 
 async def test_a_concurrent_duplicate_gets_429_with_retry_after(client: Client) -> None:
     event = cloudevent(Slow(seconds=0.5))
     first = asyncio.create_task(client.send(event))
-    await asyncio.sleep(0.1)
+
+    async def running_first() -> bool:
+        return sample.runs[event.get_id()] == 1  # so it holds the event's lock
+
+    await eventually(running_first, within=5, every=0.01, what="the first delivery's handler")
     second = await client.send(event)
     assert second.status == 429
     assert int(second.headers["retry-after"]) >= 1

@@ -5,6 +5,7 @@ import io
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
 
@@ -73,9 +74,21 @@ async def test_the_http_header_is_the_fallback(client: Client) -> None:
     assert answer.headers["ce-traceparent"].split("-")[1] == TRACE_ID
 
 
-async def test_without_a_parent_a_new_trace_starts(client: Client) -> None:
-    answer = await client.send(Ping(message="t"))
-    assert answer.headers["ce-traceparent"].split("-")[1] != TRACE_ID
+async def test_without_a_parent_a_new_trace_starts(
+    client: Client, spans: InMemorySpanExporter
+) -> None:
+    answers = [await client.send(Ping(message=m)) for m in "ab"]
+    started = spans.get_finished_spans()
+    assert [span.parent for span in started] == [None, None]  # each span is a trace's root
+    for answer, span in zip(answers, started, strict=True):
+        # The reply carries the new trace on, with this function's span as its parent.
+        traceparent = answer.headers["ce-traceparent"]
+        assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}", traceparent), traceparent
+        _, trace_id, span_id, flags = traceparent.split("-")
+        assert trace_id == format(span.context.trace_id, "032x") != "0" * 32
+        assert span_id == format(span.context.span_id, "016x") != "0" * 16
+        assert flags == format(span.context.trace_flags, "02x")
+    assert started[0].context.trace_id != started[1].context.trace_id  # a trace per event
 
 
 async def test_http_api_requests_are_spans_named_by_route(

@@ -44,7 +44,7 @@ async def test_service_env_is_in_the_environment(service_env: ServiceEnv) -> Non
 async def test_redis_set_get(service_env: ServiceEnv) -> None:
     client = redis.asyncio.Redis.from_url(service_env.redis_url)
     try:
-        key = f"{service_env.redis_prefix}greeting"
+        key = f"{service_env.redis_prefix}:greeting"  # under the prefix the fixture cleans up
         await client.set(key, "hello", ex=60)
         assert await client.get(key) == b"hello"
     finally:
