@@ -122,7 +122,7 @@ def _text(value: Any) -> str | None:
     return value if value is None or isinstance(value, str) else json.dumps(value)
 
 
-# Also keeps out what BSON cannot hold, such as a code past 64 bits.
+# Lax: binary mode carries the code as text ("500"), structured mode as an integer.
 _HTTP_STATUS = TypeAdapter(Annotated[int, Field(ge=100, le=599)])
 
 

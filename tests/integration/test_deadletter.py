@@ -195,10 +195,12 @@ async def test_any_event_type_is_taken_even_without_error_attributes(client: Cli
     assert item["error"] == {"destination": None, "code": None, "data": None, "message": None}
 
 
+# An infinite, fractional or 64-bit code is no CloudEvents integer: refused by the
+# codec (as by Knative's ingress), it never reaches a dead-letter sink.
 @pytest.mark.parametrize(
     "code",
-    [float("inf"), 10**30, 42, 3.7, "not a status"],
-    ids=["infinite", "past-64-bits", "not-http", "fractional", "text"],
+    [42, 600, -(2**31), "not a status"],
+    ids=["below-http", "above-http", "int32-min", "text"],
 )
 async def test_an_error_code_that_is_no_http_status_is_stored_without_one(
     client: Client, code: Any
@@ -219,11 +221,11 @@ async def test_error_data_nested_past_the_json_parser_limit_is_stored(client: Cl
 async def test_extensions_that_are_not_strings_are_kept_as_json_text(
     client: Client, sink: Sink
 ) -> None:
-    await send_structured(client, flag=True, count=42, ratio=1.5, data={"orderId": "o-1"})
+    await send_structured(client, flag=True, count=42, data={"orderId": "o-1"})
     letter = await only_letter(client)
     event = letter["event"]
     # As binary mode writes a Boolean or an Integer: not Python's "True".
-    assert (event["flag"], event["count"], event["ratio"]) == ("true", "42", "1.5")
+    assert (event["flag"], event["count"]) == ("true", "42")
     assert (await replay(client, letter["id"])).status_code == 200
     (sent,) = sink.recorder.requests
     assert (sent.headers["ce-flag"], sent.headers["ce-count"]) == ("true", "42")
