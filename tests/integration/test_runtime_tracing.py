@@ -19,8 +19,8 @@ from functions.runtime.settings import settings
 from functions.runtime.testing import Client, cloudevent, running
 from tests.fixtures.services import ServiceEnv
 from tests.support import sample
+from tests.support.otlp import Collector
 from tests.support.sample import Failing, Ping
-from tests.support.servers import Recorder, serving
 
 pytestmark = pytest.mark.integration
 
@@ -172,25 +172,15 @@ os._exit(0)
 
 async def _exported_batches(**env: str) -> list[int]:
     """The number of spans in each OTLP request that reached a collector."""
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceRequest,
-    )
-
-    collector = Recorder(default_status=200)
-    async with serving(collector) as url:
+    with Collector() as collector:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
             EXPORTER,
-            env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": url, **env},
+            env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, **env},
         )
         assert await process.wait() == 0
-    sizes = []
-    for request in collector.requests:
-        assert request.path == "/v1/traces"
-        batch = ExportTraceServiceRequest.FromString(request.body)
-        sizes.append(sum(len(s.spans) for r in batch.resource_spans for s in r.scope_spans))
-    return sizes
+        return [len(batch) for batch in collector.batches()]
 
 
 async def test_spans_are_exported_in_small_batches_within_a_fraction_of_a_second() -> None:

@@ -1,4 +1,4 @@
-"""A real OTLP/HTTP trace collector for tests that run functions as processes.
+"""A real OTLP/HTTP trace collector for tests whose spans come from other processes.
 
     with Collector() as collector:
         ...  # processes with OTEL_EXPORTER_OTLP_ENDPOINT=collector.url
@@ -79,21 +79,26 @@ class Collector:
 
     def spans(self) -> list[Span]:
         """Every span received so far, in the order the requests arrived."""
+        return [span for batch in self.batches() for span in batch]
+
+    def batches(self) -> list[list[Span]]:
+        """The spans of each export request received so far, one list per request."""
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
             ExportTraceServiceRequest,
         )
         from opentelemetry.proto.trace.v1.trace_pb2 import Span as Proto
 
-        found = []
+        batches = []
         for request in list(self.recorder.requests):
             assert (request.method, request.path) == ("POST", TRACES), request
             assert request.headers.get("content-type") == "application/x-protobuf", request
             export = ExportTraceServiceRequest.FromString(request.body)
+            batch = []
             for resource_spans in export.resource_spans:
                 attributes = {a.key: a.value for a in resource_spans.resource.attributes}
                 service = attributes["service.name"].string_value
                 for scope_spans in resource_spans.scope_spans:
-                    found += [
+                    batch += [
                         Span(
                             trace_id=span.trace_id.hex(),
                             span_id=span.span_id.hex(),
@@ -105,7 +110,8 @@ class Collector:
                         )
                         for span in scope_spans.spans
                     ]
-        return found
+            batches.append(batch)
+        return batches
 
 
 def _scalar(value: AnyValue) -> Value:
