@@ -226,3 +226,15 @@ def test_an_extension_of_a_cloudevents_type_is_kept(value: object, kept: object)
 def test_a_null_extension_is_absent() -> None:
     event = codec.decode({"content-type": codec.STRUCTURED}, structured(tenant=None))
     assert "tenant" not in event.get_attributes()
+
+
+@pytest.mark.parametrize("value", ["not base64!", "AAA", 5])
+def test_data_base64_that_is_not_base64_is_refused(value: object) -> None:
+    # The SDK would quietly drop what it cannot decode; Knative's refuses the event.
+    error = rejection({"content-type": codec.STRUCTURED}, structured(data_base64=value))
+    assert error.details == [{"attribute": "data_base64", "message": "must be base64"}]
+
+
+def test_data_base64_is_binary_data() -> None:
+    event = codec.decode({"content-type": codec.STRUCTURED}, structured(data_base64="/wA="))
+    assert event.get_data() == b"\xff\x00"
