@@ -40,11 +40,7 @@ def added_by_broker(attribute: str) -> bool:
 
 def original(event: CloudEvent) -> tuple[dict[str, str], bytes]:
     """The event as its producer sent it, without the broker's attributes, in binary mode."""
-    attributes = {
-        name: value if isinstance(value, datetime) else _text(value)
-        for name, value in event.get_attributes().items()
-        if not added_by_broker(name)
-    }
+    attributes = {k: v for k, v in event.get_attributes().items() if not added_by_broker(k)}
     return codec.encode(codec.make(attributes, event.get_data()))
 
 

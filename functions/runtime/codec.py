@@ -1,8 +1,10 @@
 """CloudEvents over HTTP, in and out, on the SDK's 2.x `cloudevents.core` API.
 
 Decoding is strict where Knative's broker is strict (reference, section (a)):
-batch mode, a missing or invalid required attribute and bad JSON are all 400.
-The SDK is forgiving in places Knative is not, so those checks come first.
+batch mode, a missing or invalid attribute and a structured event that is not
+JSON are all 400. The SDK is forgiving in places Knative is not, so those
+checks come first. A binary-mode body is data, kept as its bytes when it is not
+what its type says: whether that is an error is for the handler's model to say.
 """
 
 from __future__ import annotations
@@ -106,13 +108,14 @@ def _problems(attributes: dict[str, Any]) -> list[dict[str, str]]:
         problems.append(
             {"attribute": "datacontenttype", "message": "must be an RFC 2046 media type"}
         )
-    for name in [n for n in attributes if n not in CONTEXT_ATTRIBUTES]:
-        value = attributes.pop(name)
+    for name, value in list(attributes.items()):
+        if isinstance(value, str) or name in CONTEXT_ATTRIBUTES:
+            continue  # every binary-mode extension is text
         if value is None:  # JSON null: the attribute is absent
+            del attributes[name]
             continue
         if isinstance(value, float) and value.is_integer():
-            value = int(value)  # 2.0 in JSON is the integer 2, as Go reads it
-        attributes[name] = value
+            value = attributes[name] = int(value)  # 2.0 in JSON is the integer 2, as Go reads it
         if not _is_extension_value(value):
             message = "must be a string, a boolean or a 32-bit integer"
             problems.append({"attribute": name, "message": message})
@@ -223,6 +226,11 @@ def _decode_structured(body: bytes, document: dict[str, Any]) -> BaseCloudEvent:
 
 def encode(event: BaseCloudEvent, structured: bool = False) -> tuple[dict[str, str], bytes]:
     message = (_to_structured if structured else _to_binary)(event, _FORMAT)
+    if not structured:
+        # The SDK writes a Boolean with str(), "True"; the HTTP binding's text is "true".
+        for name, value in event.get_attributes().items():
+            if isinstance(value, bool):
+                message.headers[f"ce-{name}"] = "true" if value else "false"
     data = event.get_data()
     if structured or data is None or isinstance(data, bytes | dict):
         return message.headers, message.body

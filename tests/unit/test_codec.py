@@ -238,3 +238,10 @@ def test_data_base64_that_is_not_base64_is_refused(value: object) -> None:
 def test_data_base64_is_binary_data() -> None:
     event = codec.decode({"content-type": codec.STRUCTURED}, structured(data_base64="/wA="))
     assert event.get_data() == b"\xff\x00"
+
+
+def test_a_boolean_extension_is_written_as_the_http_binding_writes_it() -> None:
+    event = codec.decode({"content-type": codec.STRUCTURED}, structured(flag=True, off=False))
+    headers, _ = codec.encode(event)
+    assert (headers["ce-flag"], headers["ce-off"]) == ("true", "false")
+    assert codec.decode(headers, b"").get_extension("flag") == "true"
