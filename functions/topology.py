@@ -1,7 +1,7 @@
 """The event topology: which function exists, what feeds it, how it scales.
 
 It lives in the Helm chart's values (`charts/kshop/values.yaml`: `broker`,
-`functions`, `pingSources`), so the chart, the plain manifests and the local
+`functions`, `pingSources`, `eventing.ceOverrides`), so the chart, the plain manifests and the local
 dev broker all read one description and cannot drift apart.
 """
 
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from functions.runtime.settings import CeOverrides
 
 DEFAULT_VALUES = Path(__file__).resolve().parent.parent / "charts" / "kshop" / "values.yaml"
 _DIALECTS = frozenset({"exact", "prefix", "suffix", "all", "any", "not", "cesql"})
@@ -120,10 +122,18 @@ class PingSource(_Model):
     sink: str
 
 
+class Eventing(BaseModel):
+    # The rest of `eventing` (the broker's ingress, Kafka, the SinkBinding) is the cluster's.
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    ce_overrides: CeOverrides = Field(default=CeOverrides(), alias="ceOverrides")
+
+
 class Topology(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     broker: Broker = Broker()
+    eventing: Eventing = Eventing()
     functions: dict[str, Function]
     ping_sources: list[PingSource] = Field(default=[], alias="pingSources")
 

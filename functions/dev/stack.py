@@ -141,6 +141,8 @@ def plan(
         "SMTP_HOST": servers.smtp.host,
         "SMTP_PORT": str(servers.smtp.port),
         "JWT_SECRET": tokens.jwt_secret(),
+        # What the chart's SinkBinding (or its env) gives the functions on a cluster.
+        "K_CE_OVERRIDES": topology.eventing.ce_overrides.model_dump_json(),
     }
     enabled = topology.enabled()
     broker_program = Program(

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from functions.runtime.settings import settings
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
     from pymongo.asynchronous.database import AsyncDatabase
     from pymongo.asynchronous.mongo_client import AsyncMongoClient
@@ -87,9 +89,21 @@ def http() -> httpx.AsyncClient:
 
         _http = httpx.AsyncClient(
             timeout=settings().publish_timeout,
+            verify=_trusted(settings().k_ca_certs),
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         )
     return _http
+
+
+def _trusted(ca_certs: str | None) -> ssl.SSLContext | bool:
+    """httpx's usual roots, and the broker's CA when a SinkBinding gave one (K_CA_CERTS)."""
+    if ca_certs is None:
+        return True
+    import httpx
+
+    context = httpx.create_ssl_context()
+    context.load_verify_locations(cadata=ca_certs)
+    return context
 
 
 def in_use() -> list[str]:

@@ -1,7 +1,9 @@
 """Publish events to the broker at K_SINK through one pooled HTTP client.
 
 Transport errors and 5xx are retried with exponential backoff (tenacity);
-anything else is a bug in the event and fails at once.
+anything else is a bug in the event and fails at once. A SinkBinding's
+`ceOverrides` (K_CE_OVERRIDES) are set on every event sent, as Knative's own
+sources do; its K_CA_CERTS are trusted by the client (`clients.http`).
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError)
 
 
-async def send(event: BaseCloudEvent, url: str | None = None) -> None:
+async def send(event: BaseCloudEvent) -> None:
     """POST one event in binary mode; Unavailable (503) when the sink stays down."""
-    target = url or settings().k_sink
+    target = settings().k_sink
     if not target:
         raise Unavailable("K_SINK is not set: this function has nowhere to publish")
+    if overrides := settings().k_ce_overrides.extensions:
+        event = codec.make({**event.get_attributes(), **overrides}, event.get_data())
     headers, body = codec.encode(event)
     retrying = AsyncRetrying(
         retry=retry_if_exception(_transient),

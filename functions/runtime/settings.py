@@ -2,15 +2,59 @@
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _csv(value: object) -> object:
     return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+
+class CeOverrides(BaseModel):
+    """A SinkBinding's `spec.ceOverrides`: extensions set on every event sent to K_SINK."""
+
+    # Fields a later Knative may add must not stop a function from starting.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    # Knative's webhook allows lower-case letters and digits in a name, and strings only.
+    extensions: dict[Annotated[str, Field(pattern=r"^[a-z0-9]+$")], str] = {}
+
+    @field_validator("extensions")
+    @classmethod
+    def _not_an_attribute(cls, extensions: dict[str, str]) -> dict[str, str]:
+        from functions.runtime.codec import CONTEXT_ATTRIBUTES  # the SDK, only when it is set
+
+        # The CloudEvents SDKs refuse an extension that would overwrite an attribute.
+        if clash := sorted(CONTEXT_ATTRIBUTES.intersection(extensions)):
+            raise ValueError(f"{', '.join(clash)}: a context attribute, not an extension")
+        return extensions
+
+
+def _json_or_absent(value: object) -> object:
+    # SinkBinding sets K_CE_OVERRIDES to "" when the binding has no overrides.
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value) if value.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f'must be JSON, such as {{"extensions": {{...}}}}: {exc}') from None
+
+
+def _pem_or_absent(value: str | None) -> str | None:
+    """PEM-encoded CA certificates, checked at start; "" is none."""
+    if value is None or not value.strip():
+        return None
+    import ssl
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=value)
+    except ssl.SSLError:
+        raise ValueError("must be PEM-encoded CA certificates") from None
+    return value
 
 
 class Settings(BaseSettings):
@@ -20,6 +64,10 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"  # Knative routes to the pod's address; kshop dev uses 127.0.0.1
     port: int = Field(default=8080, ge=1, le=65535)
     k_sink: str | None = Field(default=None, pattern=r"^https?://")
+    # A SinkBinding injects these two with K_SINK: the CA of a broker that serves
+    # TLS (trusted beside the usual roots), and extensions for every event sent.
+    k_ca_certs: str | None = None
+    k_ce_overrides: Annotated[CeOverrides, NoDecode] = CeOverrides()
 
     mongodb_url: str = Field(default="mongodb://127.0.0.1:27017/", pattern=r"^mongodb(\+srv)?://")
     mongodb_database: str = Field(default="kshop", pattern=r"^[A-Za-z0-9_-]{1,63}$")
@@ -84,6 +132,8 @@ class Settings(BaseSettings):
 
     # Lists come as comma-separated values, the way people write them in env files.
     _lists = field_validator("jwt_algorithms", "cors_origins", mode="before")(_csv)
+    _overrides = field_validator("k_ce_overrides", mode="before")(_json_or_absent)
+    _ca_certs = field_validator("k_ca_certs")(_pem_or_absent)
 
 
 @cache
@@ -93,6 +143,10 @@ def settings() -> Settings:
 
 def explain(error: ValidationError) -> str:
     """One line per bad variable, named as the user typed it in the environment."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in error.errors()
-    )
+    return "; ".join(_line(e["loc"], e["msg"]) for e in error.errors())
+
+
+def _line(location: tuple[int | str, ...], message: str) -> str:
+    variable, *inside = location  # inside a JSON value, names keep their case
+    where = ".".join(str(part) for part in inside)
+    return f"{str(variable).upper()}: {f'{where}: ' if where else ''}{message}"

@@ -5,6 +5,7 @@ import io
 import json
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from functions.runtime.settings import settings
 from functions.runtime.testing import Client, cloudevent, running
 from tests.fixtures.services import ServiceEnv
 from tests.support import sample
+from tests.support.certificates import self_signed
 from tests.support.saga_stack import eventually
 from tests.support.sample import Failing, Ping, Slow
 from tests.support.servers import Recorder, serving
@@ -366,3 +368,45 @@ async def test_a_4xx_from_the_sink_is_not_retried(
             answer = await client.send(cloudevent({"n": 1}, type="kshop.sample.published"))
     assert answer.status == 500
     assert len(sink.requests) == 1
+
+
+async def test_a_sink_bindings_overrides_are_set_on_every_published_event(
+    service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = Recorder()
+    async with serving(sink) as url:
+        monkeypatch.setenv("K_SINK", url)
+        overrides = {"extensions": {"team": "blue", "region": "eu1"}}  # as a SinkBinding writes it
+        monkeypatch.setenv("K_CE_OVERRIDES", json.dumps(overrides))
+        settings.cache_clear()
+        async with running(sample.function) as client:
+            answer = await client.send(cloudevent({"n": 1}, type="kshop.sample.published"))
+    assert answer.status == 202
+    [delivered] = sink.requests
+    assert (delivered.headers["ce-team"], delivered.headers["ce-region"]) == ("blue", "eu1")
+    assert delivered.headers["ce-type"] == "kshop.sample.ponged"
+
+
+async def test_a_broker_serving_tls_is_trusted_through_k_ca_certs(
+    service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    certificate, key = self_signed(tmp_path)
+    sink = Recorder()
+    monkeypatch.setenv("PUBLISH_RETRIES", "0")
+    async with serving(sink, tls=(certificate, key)) as url:
+        assert url.startswith("https://")
+        monkeypatch.setenv("K_SINK", url)
+        settings.cache_clear()
+        async with running(sample.function) as client:  # its CA is no root anyone trusts
+            untrusted = await client.send(cloudevent({"n": 1}, type="kshop.sample.published"))
+        monkeypatch.setenv("K_CA_CERTS", certificate.read_text())
+        settings.cache_clear()
+        async with running(sample.function) as client:
+            trusted = await client.send(cloudevent({"n": 2}, type="kshop.sample.published"))
+    assert (untrusted.status, untrusted.json()["error"]) == (
+        503,
+        "The broker is unreachable: ConnectError",
+    )
+    assert trusted.status == 202
+    [delivered] = sink.requests
+    assert delivered.headers["ce-type"] == "kshop.sample.ponged"

@@ -17,7 +17,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # Every optional part on, with the bundled databases and the Kafka broker.
     "all-on": {
         "broker": {"class": "Kafka"},
-        "eventing": {"sinkBinding": True, "kafka": {"bootstrapServers": "kafka-0.kafka:9092"}},
+        "eventing": {
+            "sinkBinding": True,
+            "ceOverrides": {"extensions": {"team": "blue"}},
+            "kafka": {"bootstrapServers": "kafka-0.kafka:9092"},
+        },
         "networkPolicy": {"enabled": True},
         "metrics": {"podMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
         "imagePullSecrets": [{"name": "registry"}],
@@ -34,7 +38,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     },
     # Everything external or off: no Broker, no bundled databases, no token key made.
     "external": {
-        "eventing": {"createBroker": False},
+        "eventing": {"createBroker": False, "ceOverrides": {"extensions": {"region": "eu1"}}},
         "mongodb": {"url": "mongodb://shop:pw@mongo.example:27017/?tls=true"},
         "redis": {"url": "rediss://:pw@redis.example:6380/0", "bundled": False},
         "serviceAccount": {"create": False},

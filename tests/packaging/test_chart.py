@@ -80,6 +80,21 @@ BAD_VALUES: dict[str, tuple[dict[str, Any], str, bool]] = {
         "deadletter",
         False,
     ),
+    "an override of a context attribute": (
+        {"eventing": {"ceOverrides": {"extensions": {"type": "x"}}}},
+        "type",
+        False,
+    ),
+    "an override not lower-case": (
+        {"eventing": {"ceOverrides": {"extensions": {"Team": "x"}}}},
+        "Team",
+        False,
+    ),
+    "an override that is no string": (
+        {"eventing": {"ceOverrides": {"extensions": {"team": 1}}}},
+        "team",
+        False,
+    ),
     "no MongoDB at all": ({"mongodb": {"bundled": False}}, "MONGODB_URL", False),
     "misspelt top-level key": ({"mongdb": {"url": "mongodb://x"}}, "mongdb", False),
 }

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from functions.runtime.settings import Settings
 from tests.packaging.conftest import VARIANTS
 from tests.packaging.tools import (
     CHART,
@@ -235,6 +236,18 @@ def test_a_sink_binding_replaces_the_k_sink_variable(rendered: dict[str, list[Ma
     for service in services.values():
         assert "K_SINK" not in env(service)
         assert matches(subject["selector"]["matchLabels"], service["metadata"]["labels"])
+    assert binding["spec"]["ceOverrides"] == {"extensions": {"team": "blue"}}
+
+
+def test_without_a_sink_binding_the_overrides_are_what_one_would_inject(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    for service in knative_services(rendered["external"]).values():
+        variables = env(service)
+        overrides = Settings(k_ce_overrides=variables["K_CE_OVERRIDES"]).k_ce_overrides
+        assert overrides.extensions == {"region": "eu1"}
+    for service in knative_services(rendered["defaults"]).values():
+        assert "K_CE_OVERRIDES" not in env(service)  # none set: the function adds none
 
 
 def test_event_only_functions_are_cluster_local(rendered: dict[str, list[Manifest]]) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import uvicorn
 
@@ -14,10 +15,24 @@ from functions.runtime.app import ASGIApp, Receive, Scope, Send, read_body, resp
 
 
 @contextlib.asynccontextmanager
-async def serving(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
-    """Serve an ASGI app with uvicorn in this event loop; yields its base URL."""
+async def serving(
+    app: ASGIApp, port: int | None = None, tls: tuple[Path, Path] | None = None
+) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn in this event loop; yields its base URL.
+
+    With `tls` (a certificate and its key) it serves HTTPS.
+    """
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    certificate, key = tls or (None, None)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        ssl_certfile=certificate,
+        ssl_keyfile=key,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -25,7 +40,7 @@ async def serving(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
             task.result()
         await asyncio.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await task

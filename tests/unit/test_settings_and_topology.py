@@ -1,5 +1,6 @@
 """Settings from the environment, and the topology's own checks."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,23 @@ def test_lists_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.cors_origins == ["https://a.example", "https://b.example"]
 
 
+def test_a_sink_binding_without_overrides_or_ca_sets_them_empty(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("K_CE_OVERRIDES", "")
+    monkeypatch.setenv("K_CA_CERTS", "")
+    config = Settings()
+    assert (config.k_ce_overrides.extensions, config.k_ca_certs) == ({}, None)
+
+
+def test_a_sink_bindings_overrides_are_read_as_it_writes_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fields other than extensions (a later Knative's) are ignored, not fatal.
+    monkeypatch.setenv("K_CE_OVERRIDES", '{"extensions": {"team": "blue"}, "later": 1}')
+    assert Settings().k_ce_overrides.extensions == {"team": "blue"}
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -29,6 +47,13 @@ def test_lists_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
         ("SMTP_TLS", "maybe"),
         ("LOG_LEVEL", "LOUD"),
         ("IDEMPOTENCY_TTL", "-1"),
+        ("K_CA_CERTS", "not a certificate"),
+        ("K_CE_OVERRIDES", "team=blue"),
+        ("K_CE_OVERRIDES", '{"extensions": {"Team": "blue"}}'),
+        ("K_CE_OVERRIDES", '{"extensions": {"team_a": "blue"}}'),
+        ("K_CE_OVERRIDES", '{"extensions": {"team": 1}}'),
+        ("K_CE_OVERRIDES", '{"extensions": {"type": "x"}}'),
+        ("K_CE_OVERRIDES", '["team"]'),
     ],
 )
 def test_a_bad_value_is_explained_by_variable_name(
@@ -92,3 +117,22 @@ def test_trigger_names_are_unique() -> None:
 def test_disabled_functions_are_left_out() -> None:
     loaded = topology.Topology.model_validate(values(off={"enabled": False}))
     assert set(loaded.enabled()) == {"deadletter"}
+
+
+def test_kshop_dev_gives_every_function_the_charts_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.dev import stack
+    from functions.dev.services import SmtpServer
+
+    monkeypatch.setattr(stack, "mongodb_env", lambda url: {})  # it asks the server what it is
+
+    document = values(a={}) | {"eventing": {"ceOverrides": {"extensions": {"team": "blue"}}}}
+    loaded = topology.Topology.model_validate(document)
+    servers = stack.Servers("mongodb://m", "redis://r", SmtpServer(tmp_path), frozenset())
+    programs, _ = stack.plan(loaded, 8080, {"a": 8101, "deadletter": 8102}, servers)
+    functions = [program for program in programs if program.name != "broker"]
+    assert [program.name for program in functions] == ["a", "deadletter"]
+    for program in functions:
+        overrides = Settings(k_ce_overrides=program.env["K_CE_OVERRIDES"]).k_ce_overrides
+        assert overrides.extensions == {"team": "blue"}
