@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     function: str = ""
     host: str = "0.0.0.0"  # Knative routes to the pod's address; kshop dev uses 127.0.0.1
     port: int = Field(default=8080, ge=1, le=65535)
+    # Knative Serving's names for the Service and the revision this process runs.
+    k_service: str | None = None
+    k_revision: str | None = None
     k_sink: str | None = Field(default=None, pattern=r"^https?://")
     # A SinkBinding injects these two with K_SINK: the CA of a broker that serves
     # TLS (trusted beside the usual roots), and extensions for every event sent.

@@ -25,6 +25,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from functions.runtime.settings import settings
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -38,12 +39,9 @@ def provider() -> TracerProvider:
     """
     global _provider
     if _provider is None:
-        from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
 
-        _provider = TracerProvider(
-            resource=Resource.create({"service.name": f"kshop-{settings().function or 'function'}"})
-        )
+        _provider = TracerProvider(resource=_resource())
         if settings().otel_exporter_otlp_endpoint:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -59,6 +57,23 @@ def provider() -> TracerProvider:
             _provider.add_span_processor(processor)
         trace.set_tracer_provider(_provider)
     return _provider
+
+
+def _resource() -> Resource:
+    """What the spans come from, in kshop's and Knative's names.
+
+    OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win, as elsewhere in OpenTelemetry.
+    """
+    from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+
+    config = settings()
+    names = {
+        "service.name": f"kshop-{config.function or 'function'}",
+        "faas.name": config.k_service,  # the Knative Service
+        "faas.version": config.k_revision,  # its revision, e.g. kshop-users-00002
+    }
+    ours = Resource.create({name: value for name, value in names.items() if value})
+    return ours.merge(OTELResourceDetector().detect())
 
 
 def _unless_set(variable: str, default: int) -> int | None:

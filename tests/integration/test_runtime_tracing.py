@@ -19,7 +19,7 @@ from functions.runtime.settings import settings
 from functions.runtime.testing import Client, cloudevent, running
 from tests.fixtures.services import ServiceEnv
 from tests.support import sample
-from tests.support.otlp import Collector
+from tests.support.otlp import Collector, Span
 from tests.support.sample import Failing, Ping
 
 pytestmark = pytest.mark.integration
@@ -170,8 +170,8 @@ os._exit(0)
 """
 
 
-async def _exported_batches(**env: str) -> list[int]:
-    """The number of spans in each OTLP request that reached a collector."""
+async def _exported_batches(**env: str) -> list[list[Span]]:
+    """The spans of each OTLP request that reached a collector."""
     with Collector() as collector:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -180,17 +180,39 @@ async def _exported_batches(**env: str) -> list[int]:
             env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url, **env},
         )
         assert await process.wait() == 0
-        return [len(batch) for batch in collector.batches()]
+        return collector.batches()
 
 
 async def test_spans_are_exported_in_small_batches_within_a_fraction_of_a_second() -> None:
     # The SDK's own defaults (512 spans, every 5 s) would send nothing in 1.5 s.
-    sizes = await _exported_batches()
+    sizes = [len(batch) for batch in await _exported_batches()]
     assert sum(sizes) == 100
     assert max(sizes) <= 64
 
 
 async def test_the_sdk_s_batch_variables_win_over_kshop_s_defaults() -> None:
-    sizes = await _exported_batches(OTEL_BSP_MAX_EXPORT_BATCH_SIZE="10")
+    sizes = [len(b) for b in await _exported_batches(OTEL_BSP_MAX_EXPORT_BATCH_SIZE="10")]
     assert sum(sizes) == 100
     assert max(sizes) <= 10
+
+
+KNATIVE = {"FUNCTION": "users", "K_SERVICE": "kshop-users", "K_REVISION": "kshop-users-00002"}
+
+
+async def test_spans_name_the_function_and_its_knative_revision() -> None:
+    batches = await _exported_batches(**KNATIVE)
+    resource = batches[0][0].resource
+    assert resource["service.name"] == "kshop-users"
+    assert (resource["faas.name"], resource["faas.version"]) == ("kshop-users", "kshop-users-00002")
+
+
+async def test_the_otel_variables_win_over_kshop_s_names() -> None:
+    batches = await _exported_batches(
+        **KNATIVE,
+        OTEL_SERVICE_NAME="shop-users",
+        OTEL_RESOURCE_ATTRIBUTES="faas.version=canary,deployment.environment=staging",
+    )
+    resource = batches[0][0].resource
+    assert resource["service.name"] == "shop-users"
+    assert resource["faas.version"] == "canary"
+    assert resource["deployment.environment"] == "staging"

@@ -41,6 +41,7 @@ class Span:
     kind: str  # SERVER, CONSUMER, PRODUCER, ...
     service: str  # the resource's service.name
     attributes: dict[str, Value] = field(default_factory=dict)
+    resource: dict[str, Value] = field(default_factory=dict)
 
 
 class Collector:
@@ -95,8 +96,8 @@ class Collector:
             export = ExportTraceServiceRequest.FromString(request.body)
             batch = []
             for resource_spans in export.resource_spans:
-                attributes = {a.key: a.value for a in resource_spans.resource.attributes}
-                service = attributes["service.name"].string_value
+                resource = {a.key: _scalar(a.value) for a in resource_spans.resource.attributes}
+                service = str(resource["service.name"])
                 for scope_spans in resource_spans.scope_spans:
                     batch += [
                         Span(
@@ -107,6 +108,7 @@ class Collector:
                             kind=Proto.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
                             service=service,
                             attributes={a.key: _scalar(a.value) for a in span.attributes},
+                            resource=resource,
                         )
                         for span in scope_spans.spans
                     ]
