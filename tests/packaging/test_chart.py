@@ -64,6 +64,11 @@ BAD_VALUES: dict[str, tuple[dict[str, Any], str, bool]] = {
         False,
     ),
     "PORT is Knative's": ({"functions": {"users": {"env": {"PORT": "9000"}}}}, "PORT", False),
+    "K_CE_OVERRIDES is eventing.ceOverrides's": (
+        {"functions": {"users": {"env": {"K_CE_OVERRIDES": "{}"}}}},
+        "K_CE_OVERRIDES",
+        False,
+    ),
     "a secret in the ConfigMap": ({"config": {"SMTP_PASSWORD": "x"}}, "SMTP_PASSWORD", False),
     "@every schedule": (
         {"pingSources": [{"name": "p", "schedule": "@every 1m", "sink": "orders"}]},
