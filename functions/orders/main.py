@@ -119,7 +119,7 @@ async def _expire(order_id: str) -> None:
         await deadlines.forget(order_id)
 
 
-# Ticks overlap harmlessly (each cancel is guarded), so no idempotency record is kept.
+# Ticks may overlap (each sweep claims what it cancels), so no idempotency record is kept.
 @function.on(PING, idempotent=False)
 async def expire_overdue(event: Event[Any]) -> None:
     """Cancel every order still before the pivot past its deadline."""
@@ -130,7 +130,7 @@ async def expire_overdue(event: Event[Any]) -> None:
             await _expire(order_id)
 
     while True:
-        overdue = await deadlines.due(datetime.now(UTC), SWEEP_BATCH)
+        overdue = await deadlines.claim(datetime.now(UTC), SWEEP_BATCH)
         await asyncio.gather(*(expire(order_id) for order_id in overdue))
         if len(overdue) < SWEEP_BATCH:
             return

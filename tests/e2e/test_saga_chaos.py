@@ -10,7 +10,6 @@ interleaving of processes still varies). A failure prints the seed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import signal
@@ -18,14 +17,14 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from functions.inventory.reservations import reservations
-from functions.orders.machine import Status
+from functions.orders.machine import BEFORE_PIVOT, Status
 from functions.orders.store import orders
 from functions.payments.store import payments
 from tests.support.chaos import ChaosProxy
@@ -35,17 +34,24 @@ from tests.support.shop import bearer
 from tests.support.shop_checks import all_orders, charges, net_charged, shipped_orders, stock
 from tests.support.shop_stack import Shop, running_shop
 
-pytestmark = pytest.mark.e2e
+# A run takes one minute on a quiet machine and two with other work on its two cores,
+# but each wait for rest may take up to REST_WITHIN before it calls the run stuck.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 ORDERS = 200
 CUSTOMERS = 10
 DEADLINE = 40
-# How long after its deadline an order may still be open. Ticks, retries and the
-# replay of dead letters take seconds; the rest is the backlog of 200 orders at
-# once on FerretDB over SQLite, which on two cores ends about 3.5 orders a second.
-GRACE = 90
-# Seconds without any order changing status that count as "nothing moves".
-QUIET = 8
+# How long after its deadline an order may still be open; for an order with a dead
+# letter, after the letter's replay, which waits for the run to come to rest and so
+# is no part of the saga's delay. Ticks and retries take seconds; the rest is the
+# backlog of 200 orders placed at once on FerretDB over SQLite. The latest end
+# measured: 5 s on two quiet cores, 56-58 s with three CPU burners beside the run
+# (load 6), 88 s with five (load 7). 150 leaves room for a busier machine still; an
+# order that never ends fails the run whatever this is.
+GRACE = 150
+# The run waits for conditions (see at_rest), not for a guessed time; this only says
+# when to stop waiting and call it stuck: shipping's retries alone last four minutes.
+REST_WITHIN = 300
 STOCK = {"pen": 200, "ink": 100, "pad": 60, "cap": 30, "nib": 8}
 CHAOS_ENV = {
     "ORDER_DEADLINE_SECONDS": str(DEADLINE),
@@ -70,6 +76,8 @@ class Run:
     # and the status the killed one ended with.
     victim_pids: list[int] = field(default_factory=list)
     killed_with: int | None = None
+    # When a dead letter about an order (its subject) was last replayed.
+    replayed: dict[str, datetime] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -142,34 +150,57 @@ def assert_the_chaos_happened(run: Run, dead_letters: Counter[int | None]) -> No
     assert replacement is not None and replacement.poll() is None, f"{run.victim} is not running"
 
 
-async def settle(run: Run, started: float) -> None:
-    """Wait until every order before the pivot has ended and nothing moves any more.
+def deliveries(run: Run) -> int:
+    """How many records the broker has made about events, the deadline ticks left out."""
+    return sum(1 for _, r in run.shop.stack.records if not r.trigger.startswith("pingsource/"))
 
-    An order past the pivot whose event was dead-lettered moves again only
-    once the dead letters are replayed, so waiting longer would be waiting for
-    nothing.
+
+def at_rest(run: Run, orders: dict[str, dict[str, Any]]) -> bool:
+    """Nothing will move by itself any more.
+
+    No order is before the pivot (the deadline tick would still end it), none has an
+    announcement left in its outbox, the broker has no delivery, retry or reply in
+    flight (its retries take minutes at most: shipping's 30 linear ones) and the proxy
+    neither forwards nor holds a copy. An order that has not ended then moves only
+    when its dead letters are replayed. Ticks come every second and are quick, so
+    the broker is seen without one in flight between them.
+    """
+    if any(o["status"] in BEFORE_PIVOT or o.get("outbox") for o in orders.values()):
+        return False
+    assert run.shop.stack.broker is not None
+    return not run.shop.stack.broker.health()["inFlight"] and not run.chaos.busy
+
+
+async def come_to_rest(run: Run, started: float) -> None:
+    """Wait until the run is at rest twice in a row with no delivery made in between.
+
+    One look reads the orders before it asks the broker, so work that started and
+    finished in between could hide from it; it cannot hide from the broker's records.
     """
     seen: Counter[str] = Counter()
-    still_since = time.monotonic()
-    give_up = time.monotonic() + DEADLINE + GRACE
+    made: int | None = None
+    give_up = time.monotonic() + REST_WITHIN
     while time.monotonic() < give_up:
-        statuses = Counter(o["status"] for o in (await all_orders()).values())
+        orders = await all_orders()
+        statuses = Counter(o["status"] for o in orders.values())
         if statuses != seen:
             print(f"{time.monotonic() - started:6.1f} s {dict(statuses)}")
-            seen, still_since = statuses, time.monotonic()
-        if statuses.keys() <= {"COMPLETED", "CANCELLED"}:
-            return
-        before_pivot = statuses["PENDING"] + statuses["RESERVED"]
-        if not before_pivot and time.monotonic() - still_since > QUIET:
-            return
-        await asyncio.sleep(1)
+            seen = statuses
+        if not at_rest(run, orders):
+            made = None
+        else:
+            before, made = made, deliveries(run)
+            if before == made:
+                return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"the run did not come to rest in {REST_WITHIN} s: {dict(seen)}")
 
 
-async def replay_dead_letters(run: Run) -> Counter[int | None]:
+async def replay_dead_letters(run: Run, started: float) -> Counter[int | None]:
     """Invariant 6: each dead letter carries its error, and replays to completion.
 
-    A replayed event that fails again comes back as a new letter: rounds go on
-    until none is left unreplayed.
+    A replayed event that fails again comes back as a new letter: after each round
+    the run comes to rest, and rounds go on until none is left unreplayed.
     """
     deadletter = run.shop.stack.http("deadletter")
     reader = bearer("ops", "dlq:read", "dlq:replay")
@@ -191,7 +222,9 @@ async def replay_dead_letters(run: Run) -> Counter[int | None]:
                 return (await deadletter.post(path, headers=reader)).status_code == 200
 
             await eventually(replayed, within=30, every=0.5, what=f"replay of {letter['id']}")
-        await asyncio.sleep(5)  # long enough for a replay to fail again, if it does
+            if letter["subject"]:
+                run.replayed[letter["subject"]] = datetime.now(UTC)
+        await come_to_rest(run, started)
     raise AssertionError("dead letters kept coming back after 10 rounds of replays")
 
 
@@ -209,14 +242,17 @@ async def violations(run: Run) -> tuple[list[str], dict[str, Any]]:
     reasons = Counter(o.get("cancelReason") for o in orders.values() if o["status"] == "CANCELLED")
 
     # 1. Every order ends COMPLETED or CANCELLED, within its deadline plus a bounded delay.
+    latest = timedelta(0)
     for order_id in run.placed:
         order = orders[order_id]
         if order["status"] not in (Status.COMPLETED, Status.CANCELLED):
             found.append(f"{order_id} is {order['status']}")
             continue
         ended = order["history"][-1]["at"]
-        if ended > order["deadline"] + timedelta(seconds=GRACE):
-            found.append(f"{order_id} ended {ended - order['deadline']} after its deadline")
+        since = max(order["deadline"], run.replayed.get(order_id, order["deadline"]))
+        latest = max(latest, ended - since)
+        if ended > since + timedelta(seconds=GRACE):
+            found.append(f"{order_id} ended {ended - since} after its deadline or replay")
     # 2. Stock is conserved per SKU, never negative, and nothing stays held.
     sold: Counter[str] = Counter()
     for order in orders.values():
@@ -249,6 +285,7 @@ async def violations(run: Run) -> tuple[list[str], dict[str, Any]]:
             found.append(f"{order_id} {order['status']}: {mails[order_id]} emails")
     counts = {
         "orders": len(orders),
+        "latest end after its deadline or replay": f"{latest.total_seconds():.1f} s",
         "statuses": dict(statuses),
         "cancel reasons": dict(reasons),
         "charges": sum(charged.values()),
@@ -296,21 +333,14 @@ async def test_the_saga_keeps_its_invariants_under_chaos(
             )
         placed_in = time.monotonic() - started
 
-        await settle(run, started)
-        ended_in = time.monotonic() - started
-        dead_letters = await replay_dead_letters(run)
-
-        async def consistent() -> bool:
-            return not (await violations(run))[0]
-
-        # The replays, and the compensations still in flight, settle.
-        with contextlib.suppress(TimeoutError):
-            await eventually(consistent, within=60, every=1, what="the invariants")
+        await come_to_rest(run, started)
+        rested_in = time.monotonic() - started
+        dead_letters = await replay_dead_letters(run, started)
         found, counts = await violations(run)
         print(
             f"\nchaos seed {SEED}: killed {run.victim}; {len(run.placed)} orders placed in "
-            f"{placed_in:.1f} s ({run.post_retries} POST retries), all ended after "
-            f"{ended_in:.1f} s, settled after {time.monotonic() - started:.1f} s"
+            f"{placed_in:.1f} s ({run.post_retries} POST retries), at rest after "
+            f"{rested_in:.1f} s, and after the replays {time.monotonic() - started:.1f} s"
         )
         print(
             f"  injected: {dict(chaos.counts)}; dead letters replayed by code: {dict(dead_letters)}"

@@ -4,12 +4,15 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from cloudevents.core.v1.event import CloudEvent
 
 from functions.dev.services import free_port
 from functions.inventory.events import InventoryRejected, InventoryReserved
+from functions.orders import deadlines
 from functions.orders import main as orders
 from functions.orders.events import OrderCancelled, OrderCompleted, OrderCreated
 from functions.payments.events import PaymentFailed, PaymentSucceeded
@@ -385,6 +388,14 @@ async def test_nobody_else_cancels_an_order(shop: Shop) -> None:
 # --- deadlines ----------------------------------------------------------------------------
 
 
+def tick() -> CloudEvent:
+    return cloudevent(
+        PING,
+        type="dev.knative.sources.ping",
+        source="/apis/v1/namespaces/default/pingsources/order-deadlines",
+    )
+
+
 async def test_the_tick_cancels_overdue_orders_before_the_pivot_only(
     shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -397,12 +408,7 @@ async def test_the_tick_cancels_overdue_orders_before_the_pivot_only(
     settings.cache_clear()
     fresh = await placed(shop)
     await asyncio.sleep(0.4)
-    ping = cloudevent(
-        PING,
-        type="dev.knative.sources.ping",
-        source="/apis/v1/namespaces/default/pingsources/order-deadlines",
-    )
-    assert (await shop.client.send(ping)).status == 202
+    assert (await shop.client.send(tick())).status == 202
     statuses = {o: (await shop.order(o))["status"] for o in (waiting, reserving, paying, fresh)}
     assert statuses == {
         waiting: "CANCELLED",
@@ -414,6 +420,40 @@ async def test_the_tick_cancels_overdue_orders_before_the_pivot_only(
     assert {e["reason"] for e in shop.published(OrderCancelled.event_type)} == {"timeout"}
     remaining = await clients.redis().zrange(clients.key("orders", "deadlines"), 0, -1)
     assert remaining == [fresh.encode()]
+
+
+async def test_overlapping_ticks_cancel_each_overdue_order_once(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tick that comes while a sweep runs (a slow sweep's next tick, or its retry) leaves
+    that sweep's orders alone, so a backlog of overdue orders is not cancelled many times."""
+    monkeypatch.setenv("ORDER_DEADLINE_SECONDS", "0.3")
+    settings.cache_clear()
+    overdue = {await placed(shop) for _ in range(3)}
+    await asyncio.sleep(0.4)
+    swept: list[str] = []
+    real_advance = orders.advance
+
+    async def advance(order_id: str, fact: Any, *args: Any, **kwargs: Any) -> Any:
+        swept.append(order_id)
+        return await real_advance(order_id, fact, *args, **kwargs)
+
+    monkeypatch.setattr(orders, "advance", advance)
+    answers = await asyncio.gather(*(shop.client.send(tick()) for _ in range(3)))
+    assert [a.status for a in answers] == [202, 202, 202]
+    assert sorted(swept) == sorted(overdue)
+    assert {(await shop.order(o))["status"] for o in overdue} == {"CANCELLED"}
+    assert len(shop.published(OrderCancelled.event_type)) == 3
+
+
+async def test_a_claimed_deadline_comes_due_again_when_its_sweep_dies(shop: Shop) -> None:
+    order_id = await placed(shop)
+    later = datetime.now(UTC) + timedelta(seconds=settings().order_deadline_seconds + 1)
+    assert await deadlines.claim(later, 10, lease=30) == [order_id]
+    # Taken: no other sweep gets it while the lease runs...
+    assert await deadlines.claim(later, 10, lease=30) == []
+    # ...and once it has run out, the order is overdue again, as if never claimed.
+    assert await deadlines.claim(later + timedelta(seconds=31), 10, lease=30) == [order_id]
 
 
 # --- the outbox ---------------------------------------------------------------------------

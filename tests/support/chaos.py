@@ -11,6 +11,7 @@ and the proxy misbehaves the way a real broker and network may:
 
 Deliveries to the dead-letter function pass untouched: it is the safety net.
 Randomness comes from one seeded generator; interleavings still vary run to run.
+`busy` says whether anything is still on its way through the proxy.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ class ChaosProxy:
         )
     )
     _copies: set[asyncio.Task[None]] = field(default_factory=set)
+    _forwarding: int = 0
+
+    @property
+    def busy(self) -> bool:
+        """A delivery is being forwarded to its function, or a copy has yet to be made."""
+        return self._forwarding > 0 or bool(self._copies)
 
     def route(self, name: str, url: str) -> str:
         self.targets[name] = url
@@ -88,6 +95,7 @@ class ChaosProxy:
     async def _forward(
         self, name: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
+        self._forwarding += 1
         try:
             response = await self._client.post(
                 self.targets[name] + "/", headers=headers, content=body
@@ -95,6 +103,8 @@ class ChaosProxy:
         except httpx.TransportError as exc:
             self.counts["unreachable"] += 1
             return 502, {}, f"chaos proxy: {name} unreachable: {exc!r}".encode()
+        finally:
+            self._forwarding -= 1
         kept = {k: v for k, v in response.headers.items() if k.lower() not in _DROPPED}
         return response.status_code, kept, response.content
 
