@@ -1,8 +1,9 @@
 """The event topology: which function exists, what feeds it, how it scales.
 
 It lives in the Helm chart's values (`charts/kshop/values.yaml`: `broker`,
-`functions`, `pingSources`, `eventing.ceOverrides`), so the chart, the plain manifests and the local
-dev broker all read one description and cannot drift apart.
+`functions`, `pingSources`, `eventing.ceOverrides`), so the chart, the plain
+manifests and the local dev broker all read one description and cannot drift
+apart.
 """
 
 from __future__ import annotations
