@@ -15,12 +15,11 @@ import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import uvicorn
 
-from functions.dev.services import free_port
+from functions.dev.services import Service, free_port
 from tests.support.servers import Recorder
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ class Span:
     resource: dict[str, Value] = field(default_factory=dict)
 
 
-class Collector:
+class Collector(Service):
     """An OTLP/HTTP endpoint on loopback that keeps every span exported to it."""
 
     def __init__(self, startup_timeout: float = 10) -> None:
@@ -60,7 +59,7 @@ class Collector:
         )
         self._startup_timeout = startup_timeout
 
-    def __enter__(self) -> Collector:
+    def start(self) -> Self:
         self._thread.start()
         deadline = time.monotonic() + self._startup_timeout
         while not self._server.started:
@@ -69,12 +68,7 @@ class Collector:
             time.sleep(0.01)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
 
