@@ -23,7 +23,6 @@ from typing import Annotated, Any, NoReturn
 from urllib.parse import unquote
 
 import pydantic_core
-from cloudevents.core.formats.json import JSONFormat
 from pydantic import Field, TypeAdapter, ValidationError
 
 from functions.runtime import codec
@@ -60,7 +59,7 @@ def structured(stored: Mapping[str, Any]) -> dict[str, Any]:
     if "content-type" in headers:
         event["datacontenttype"] = headers["content-type"]
     if body:
-        event |= _data(body, codec.media_type(headers) or "application/json")
+        event |= _data(body, codec.media_type(headers))
     return event
 
 
@@ -71,7 +70,7 @@ def _data(body: bytes, media_type: str) -> dict[str, Any]:
     structured mode without a datacontenttype) are shown as the bytes they are.
     """
     try:
-        if not JSONFormat.JSON_CONTENT_TYPE_PATTERN.match(media_type):
+        if not codec.is_json(media_type):
             return {"data": body.decode()}
         value = json.loads(body, parse_constant=_not_json)
         # pydantic writes at most ~255 levels of nesting (json.loads reads deeper),

@@ -52,6 +52,7 @@ __all__ = [
     "CloudEvent",
     "decode",
     "encode",
+    "is_json",
     "is_structured",
     "make",
 ]
@@ -59,6 +60,11 @@ __all__ = [
 
 def media_type(headers: Mapping[str, str]) -> str:
     return headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def is_json(content_type: str | None) -> bool:
+    """Whether data of this type is JSON; an event without a datacontenttype holds JSON."""
+    return _JSON_TYPES.match(content_type or "application/json") is not None
 
 
 def is_structured(headers: Mapping[str, str]) -> bool:
@@ -174,9 +180,7 @@ def _decode_binary(headers: Mapping[str, str], body: bytes) -> BaseCloudEvent:
         event = from_binary(HTTPMessage(dict(headers), body), _FORMAT, make)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return _with_body(headers, body)
-    if isinstance(event.get_data(), str) and _JSON_TYPES.match(
-        media_type(headers) or "application/json"
-    ):
+    if isinstance(event.get_data(), str) and is_json(media_type(headers)):
         try:
             json.loads(body)  # a JSON string, or bad JSON the SDK kept as text?
         except ValueError:
@@ -236,6 +240,6 @@ def encode(event: BaseCloudEvent, structured: bool = False) -> tuple[dict[str, s
         return message.headers, message.body
     # The SDK writes any other JSON value (a list, a string, true) with str(); JSON
     # data must stay JSON on the wire.
-    if _JSON_TYPES.match(event.get_datacontenttype() or "application/json"):
+    if is_json(event.get_datacontenttype()):
         return message.headers, json.dumps(data).encode()
     return message.headers, message.body

@@ -15,8 +15,6 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from cloudevents.core.formats.json import JSONFormat
-
 from functions.runtime import codec
 from functions.runtime.codec import CloudEvent
 from functions.runtime.errors import BadRequest
@@ -29,7 +27,6 @@ ERROR_DATA_BYTES = 768
 TRACE_HEADERS = ("traceparent", "tracestate", "baggage")
 _PASS_THROUGH = frozenset({"x-request-id", "retry-after"})
 _PASS_THROUGH_PREFIXES = ("knative-", "x-b3-")
-_JSON_TYPES = JSONFormat.JSON_CONTENT_TYPE_PATTERN
 
 
 def timestamp(moment: datetime) -> str:
@@ -68,9 +65,7 @@ def _data(decoded: CloudEvent) -> bytes | None:
     data = decoded.get_data()
     if data is None or isinstance(data, bytes):
         return data
-    if isinstance(data, str) and not _JSON_TYPES.match(
-        decoded.get_datacontenttype() or "application/json"
-    ):
+    if isinstance(data, str) and not codec.is_json(decoded.get_datacontenttype()):
         return data.encode()
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -103,8 +98,7 @@ def encode(carried_event: CloudEvent, structured: bool) -> tuple[dict[str, str],
     if isinstance(data, bytes):
         try:
             text = data.decode()
-            json_type = _JSON_TYPES.match(carried_event.get_datacontenttype() or "application/json")
-            data = json.loads(text) if json_type else text
+            data = json.loads(text) if codec.is_json(carried_event.get_datacontenttype()) else text
         except ValueError:  # not UTF-8, or not JSON after all: stays data_base64
             pass
     return codec.encode(event(dict(carried_event.get_attributes()), data), structured=True)
