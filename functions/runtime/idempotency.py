@@ -98,9 +98,10 @@ def complete(lock: Lock, response: Response) -> asyncio.Future[Any]:
 
     Powertools writes the record before it returns, because in Lambda the return
     is the answer. Behind Knative the answer is all the broker acts on, and
-    waiting for this write would add a round trip to every event. Not waiting
-    loses nothing:
-    - the write is issued before the answer is sent, so every later command of
+    waiting for this write would add a round trip to every event. Nor does the
+    write go out on its own: it is deferrable, so under load it rides with the
+    next event's lock (see pipelining). Neither loses anything:
+    - the write is queued before the answer is sent, so every later command of
       this process, a duplicate's lock included, reaches Redis after it; a
       duplicate at another replica in between gets 429 and comes back;
     - if the write fails, or the process dies first, the lock stays until it
@@ -118,7 +119,9 @@ def complete(lock: Lock, response: Response) -> asyncio.Future[Any]:
         }
     )
     return pipelining.issue(
-        "EVAL", _COMPLETE, 1, lock.key, lock.record, record, settings().idempotency_ttl
+        "EVAL",
+        *(_COMPLETE, 1, lock.key, lock.record, record, settings().idempotency_ttl),
+        deferrable=True,
     )
 
 

@@ -8,6 +8,11 @@ its own: the commands issued in one loop turn go out in one write, and the
 answers are parsed where the bytes arrive, by hiredis, and handed to their
 callers in order. redis-py still opens the connection (TLS, AUTH or HELLO,
 SELECT), so every REDIS_URL it accepts works here too.
+
+A command nobody waits for (an idempotency record) may wait a few
+milliseconds for company: it goes out in the next command's write, so at a
+steady rate an event costs Redis one round trip, not two. Each write is a
+wake-up on both sides, and on a VM a wake-up is most of a command's cost.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ if TYPE_CHECKING:
 
 # What hiredis returns while no whole answer is buffered; no answer can be it.
 _INCOMPLETE = object()
+
+# How long a deferrable command waits for another to share its write: at a few
+# hundred events a second the next event's lock comes sooner. A process that
+# dies in between loses the command; see idempotency.complete for why that costs nothing.
+DEFER_UP_TO = 0.005
 
 # The event loop keeps only weak references to tasks: these are held until done.
 _tasks: set[asyncio.Task[None]] = set()
@@ -135,16 +145,31 @@ class _Multiplexer:
         self.callers: list[asyncio.Future[Any]] = []
         self.link: _Link | None = None
         self.connecting: asyncio.Task[None] | None = None
+        # The flush that is due: at the end of this loop turn, or after a deferral.
+        self.due: asyncio.Handle | None = None
+        self.deferred = False
 
-    def call(self, command: tuple[Any, ...]) -> asyncio.Future[Any]:
+    def call(self, command: tuple[Any, ...], deferrable: bool) -> asyncio.Future[Any]:
         caller: asyncio.Future[Any] = self.loop.create_future()
-        if not self.queued:
-            self.loop.call_soon(self.flush)
+        if self.due is None:
+            self.deferred = deferrable
+            self.due = (
+                self.loop.call_later(DEFER_UP_TO, self.flush)
+                if deferrable
+                else self.loop.call_soon(self.flush)
+            )
+        elif self.deferred and not deferrable:  # it takes what waits with it now
+            self.due.cancel()
+            self.deferred = False
+            self.due = self.loop.call_soon(self.flush)
         self.queued.append(self.pack(command))
         self.callers.append(caller)
         return caller
 
     def flush(self) -> None:
+        if self.due is not None:
+            self.due.cancel()  # when called directly, by connect() or close()
+            self.due = None
         if not self.callers:
             return
         link = self.link
@@ -185,6 +210,7 @@ class _Multiplexer:
         """
         from redis.exceptions import ConnectionError
 
+        self.flush()  # what is deferred goes now
         link = self.link
         owed = [*self.callers, *(link.waiting if link else ())]
         if owed:  # each is bounded by the connect timeout and the link's deadline
@@ -204,17 +230,19 @@ async def close() -> None:
         await multiplexer.close()
 
 
-def issue(*command: Any) -> asyncio.Future[Any]:
+def issue(*command: Any, deferrable: bool = False) -> asyncio.Future[Any]:
     """Queue one Redis command on this loop's shared connection; the future of its raw answer.
 
     It goes out in this loop turn's write, after every command issued before it
     and before every command issued after it, whether or not anyone awaits it.
+    A deferrable one goes out with the next command that is not, or after
+    DEFER_UP_TO seconds, whichever comes first: in the same order all the same.
     """
     loop = asyncio.get_running_loop()
     multiplexer = _multiplexers.get(loop)
     if multiplexer is None:
         multiplexer = _multiplexers[loop] = _Multiplexer(loop)
-    return multiplexer.call(command)
+    return multiplexer.call(command, deferrable)
 
 
 async def call(*command: Any) -> Any:

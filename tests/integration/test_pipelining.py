@@ -57,6 +57,48 @@ async def test_concurrent_commands_go_out_together_with_their_own_results(
     assert batches == [50, 50]
 
 
+@pytest.fixture
+def long_deferral(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deferral no test outlasts: only another command, or closing, sends a deferred one."""
+    monkeypatch.setattr(pipelining, "DEFER_UP_TO", 3600)
+
+
+@pytest.mark.usefixtures("long_deferral")
+async def test_a_deferrable_command_waits_for_the_next_command_and_goes_out_first(
+    batches: list[int],
+) -> None:
+    key = clients.key("p", "deferred")
+    await pipelining.call("PING")
+    batches.clear()
+    recorded = pipelining.issue("SET", key, "recorded", deferrable=True)
+    await asyncio.sleep(0.05)  # a plain command would have gone out in the first loop turn
+    assert batches == [] and not recorded.done()
+    assert await pipelining.call("GET", key) == b"recorded"
+    assert recorded.result() == b"OK"
+    assert batches == [2]
+
+
+async def test_a_deferrable_command_alone_goes_out_after_the_deferral(batches: list[int]) -> None:
+    await pipelining.call("PING")
+    batches.clear()
+    loop = asyncio.get_running_loop()
+    issued = loop.time()
+    assert await pipelining.issue("SET", clients.key("p", "alone"), "v", deferrable=True) == b"OK"
+    # Not much later than the deferral (leeway for a loaded machine), and never before it.
+    assert pipelining.DEFER_UP_TO - 0.001 <= loop.time() - issued < 1
+    assert batches == [1]
+
+
+@pytest.mark.usefixtures("long_deferral")
+async def test_closing_sends_a_deferred_command_at_once(batches: list[int]) -> None:
+    key = clients.key("p", "closing")
+    await pipelining.call("PING")
+    recorded = pipelining.issue("SET", key, "v", deferrable=True)
+    await asyncio.wait_for(clients.close(), 10)
+    assert recorded.result() == b"OK"
+    assert await clients.redis().get(key) == b"v"
+
+
 async def test_a_failed_command_fails_only_its_caller(batches: list[int]) -> None:
     text, number = clients.key("p", "text"), clients.key("p", "number")
     await pipelining.call("SET", text, "not a number")
