@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from functions.runtime import clients
+from functions.runtime import clients, publisher
 from functions.runtime.errors import Unavailable
 from functions.runtime.settings import settings
 
@@ -30,7 +30,7 @@ async def send(letter: dict[str, Any]) -> dict[str, Any]:
     target = settings().k_sink
     if not target:
         raise Unavailable("K_SINK is not set: the dead-letter function has no broker to replay to")
-    headers = letter["original"]["headers"]
+    headers = letter["original"]["headers"] | publisher.authorization()
     outcome: dict[str, Any] = {"at": datetime.now(UTC), "target": target}
     try:
         response = await clients.http().post(

@@ -3,7 +3,8 @@
 Transport errors and 5xx are retried with exponential backoff (tenacity);
 anything else is a bug in the event and fails at once. A SinkBinding's
 `ceOverrides` (K_CE_OVERRIDES) are set on every event sent, as Knative's own
-sources do; its K_CA_CERTS are trusted by the client (`clients.http`).
+sources do; its K_CA_CERTS are trusted by the client (`clients.http`), and its
+OIDC token, when Eventing's OIDC authentication is on, goes with every request.
 """
 
 from __future__ import annotations
@@ -32,6 +33,22 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError)
 
 
+def authorization() -> dict[str, str]:
+    """The OIDC token a SinkBinding mounted for the sink, as a header; none without OIDC.
+
+    Read for every request: Knative renews the Secret before the token expires,
+    and the kubelet swaps the file's contents in place.
+    """
+    path = settings().oidc_token_file
+    try:
+        token = path.read_text().strip()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise Unavailable(f"The OIDC token at {path} cannot be read: {exc.strerror}") from exc
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 async def send(event: BaseCloudEvent) -> None:
     """POST one event in binary mode; Unavailable (503) when the sink stays down."""
     target = settings().k_sink
@@ -49,7 +66,9 @@ async def send(event: BaseCloudEvent) -> None:
     try:
         async for attempt in retrying:
             with attempt:
-                response = await clients.http().post(target, headers=headers, content=body)
+                response = await clients.http().post(
+                    target, headers=headers | authorization(), content=body
+                )
                 response.raise_for_status()
     except httpx.HTTPStatusError as exc:
         if exc.response.status_code >= 500:

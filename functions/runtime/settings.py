@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -71,6 +72,9 @@ class Settings(BaseSettings):
     # TLS (trusted beside the usual roots), and extensions for every event sent.
     k_ca_certs: str | None = None
     k_ce_overrides: Annotated[CeOverrides, NoDecode] = CeOverrides()
+    # Where a SinkBinding mounts its OIDC token for the sink when Eventing's
+    # authentication-oidc is on (a Secret it renews); absent otherwise.
+    oidc_token_file: Path = Path("/oidc/token")
 
     mongodb_url: str = Field(default="mongodb://127.0.0.1:27017/", pattern=r"^mongodb(\+srv)?://")
     mongodb_database: str = Field(default="kshop", pattern=r"^[A-Za-z0-9_-]{1,63}$")

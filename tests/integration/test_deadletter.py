@@ -5,6 +5,7 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -480,6 +481,20 @@ async def test_replay_sends_the_original_as_it_came_and_records_it(
     assert outcome["target"] == sink.url
     assert outcome["error"] is None
     assert letter["replayedAt"] == outcome["at"]
+
+
+async def test_a_replay_presents_the_sink_bindings_oidc_token(
+    client: Client, sink: Sink, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    id = await dead_letter(client)
+    token = tmp_path / "token"
+    token.write_text("replay.jwt")
+    monkeypatch.setenv("OIDC_TOKEN_FILE", str(token))
+    settings.cache_clear()
+    assert (await replay(client, id)).status_code == 200
+    (sent,) = sink.recorder.requests
+    assert sent.headers["authorization"] == "Bearer replay.jwt"
+    assert sent.headers["ce-id"] == "evt-1"
 
 
 async def test_a_structured_dead_letter_is_replayed_with_the_same_attributes_and_data(

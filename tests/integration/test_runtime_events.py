@@ -387,6 +387,35 @@ async def test_a_sink_bindings_overrides_are_set_on_every_published_event(
     assert delivered.headers["ce-type"] == "kshop.sample.ponged"
 
 
+async def test_a_sink_bindings_oidc_token_goes_with_every_publish_and_follows_renewal(
+    service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    token = tmp_path / "oidc" / "token"  # where a SinkBinding mounts it: /oidc/token
+    sink = Recorder()
+    async with serving(sink) as url:
+        monkeypatch.setenv("K_SINK", url)
+        monkeypatch.setenv("OIDC_TOKEN_FILE", str(token))
+        settings.cache_clear()
+        async with running(sample.function) as client:
+            without = await client.send(cloudevent({"n": 1}, type="kshop.sample.published"))
+            token.parent.mkdir()
+            token.write_text("first.jwt\n")
+            first = await client.send(cloudevent({"n": 2}, type="kshop.sample.published"))
+            token.write_text("renewed.jwt")  # Knative renews the Secret; the file follows
+            renewed = await client.send(cloudevent({"n": 3}, type="kshop.sample.published"))
+            token.unlink()
+            token.mkdir()  # not a file: what any reader, root too, fails to read
+            unreadable = await client.send(cloudevent({"n": 4}, type="kshop.sample.published"))
+    assert [without.status, first.status, renewed.status] == [202, 202, 202]
+    assert [r.headers.get("authorization") for r in sink.requests] == [
+        None,
+        "Bearer first.jwt",
+        "Bearer renewed.jwt",
+    ]
+    assert unreadable.status == 503  # retried: a volume being remounted comes back
+    assert unreadable.json()["error"].startswith(f"The OIDC token at {token} cannot be read")
+
+
 async def test_a_broker_serving_tls_is_trusted_through_k_ca_certs(
     service_env: ServiceEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
