@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from functions.dev.broker import wire
 from functions.dev.broker.delivery import Plan
+from functions.runtime import codec
 from functions.runtime.codec import CloudEvent
 from functions.topology import PingSource
 
@@ -87,7 +87,7 @@ class Ping:
         }
         if self.content_type:
             attributes["datacontenttype"] = self.content_type
-        return wire.event(attributes, self.data)
+        return codec.make(attributes, self.data)
 
 
 def load(source: PingSource, namespace: str, url: str) -> Ping:
