@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import sys
 import time
@@ -32,6 +33,20 @@ from bench.common import (  # after the path above: run as a script, not a modul
 )
 
 BATCHES = 5
+
+
+def full_collection() -> float:
+    """Seconds a full collection takes: the pause every event in flight waits out."""
+    return median([per_call(gc.collect, 1) for _ in range(3)])
+
+
+def frozen_collection() -> float:
+    """The same after serve's gc.freeze(), undone afterwards for the next batch."""
+    gc.freeze()
+    try:
+        return full_collection()
+    finally:
+        gc.unfreeze()
 
 
 def per_call(fn: Callable[[], object], n: int) -> float:
@@ -137,6 +152,8 @@ async def measure(n: int) -> dict[str, float]:
             complete, n
         ),
         "dispatch.handle: the whole event": await per_call_async(whole, n),
+        "gc.collect(): a full collection, this process's heap": full_collection(),
+        "the same with that heap frozen, as a served function's is": frozen_collection(),
     }
     writer.close()
     await clients.close()
@@ -160,7 +177,7 @@ def main() -> int:
             for label, seconds in uvloop.run(measure(n)).items():
                 batches.setdefault(label, []).append(seconds)
     print(f"One warm event, sequential, median of {BATCHES} batches of {n}; {machine()}\n")
-    rows = [[label, f"{median(values) * 1e6:.0f} µs"] for label, values in batches.items()]
+    rows = [[label, f"{median(values) * 1e6:,.0f} µs"] for label, values in batches.items()]
     print(markdown_table(["part", "per call"], rows))
     return 0
 

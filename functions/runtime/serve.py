@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import signal
+import socket
 import sys
 import threading
 from types import FrameType
@@ -36,6 +38,10 @@ class _Server(uvicorn.Server):
         super().__init__(config)
         self.app = app
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        _freeze_long_lived()
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.app.draining or sig != signal.SIGTERM or not settings().shutdown_delay:
             self.app.draining = True
@@ -51,6 +57,28 @@ class _Server(uvicorn.Server):
         # uvicorn re-raises the signal once drained, so the process would die by it;
         # a drained function has nothing left to do and exits 0.
         self._captured_signals.clear()
+
+
+def _freeze_long_lived() -> None:
+    """Leave what lives as long as the process out of full collections.
+
+    Every full collection walks every tracked object, the modules' included: under
+    load that is a pause of ~35 ms every couple of seconds, most of a p99. Frozen
+    objects are not walked (they are still freed when nothing refers to them).
+    What is loaded at startup is frozen now; what the first events load lazily
+    (redis-py, the tracing SDK) once the first full collection has kept it. Both
+    happen once, so no connection's or event's objects are frozen for long.
+    """
+    gc.freeze()
+    pending = True
+
+    def after_the_first_full_collection(phase: str, info: dict[str, int]) -> None:
+        nonlocal pending
+        if pending and phase == "stop" and info["generation"] == 2:
+            pending = False
+            gc.freeze()
+
+    gc.callbacks.append(after_the_first_full_collection)
 
 
 def run(function: Function) -> None:
