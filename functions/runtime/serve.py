@@ -5,10 +5,9 @@ from __future__ import annotations
 import gc
 import importlib
 import signal
-import socket
 import sys
 import threading
-from types import FrameType
+from typing import TYPE_CHECKING
 
 import uvicorn
 from pydantic import ValidationError
@@ -16,6 +15,10 @@ from pydantic import ValidationError
 from functions.runtime.app import FunctionApp
 from functions.runtime.function import Function
 from functions.runtime.settings import explain, settings
+
+if TYPE_CHECKING:
+    import socket
+    from types import FrameType
 
 
 def load(name: str) -> Function:
@@ -63,11 +66,12 @@ def _freeze_long_lived() -> None:
     """Leave what lives as long as the process out of full collections.
 
     Every full collection walks every tracked object, the modules' included: under
-    load that is a pause of ~35 ms every couple of seconds, most of a p99. Frozen
-    objects are not walked (they are still freed when nothing refers to them).
-    What is loaded at startup is frozen now; what the first events load lazily
-    (redis-py, the tracing SDK) once the first full collection has kept it. Both
-    happen once, so no connection's or event's objects are frozen for long.
+    load that is a pause of ~35 ms every couple of seconds. Frozen objects are not
+    walked. What is loaded at startup is frozen now; what the first events load
+    lazily (redis-py, the tracing SDK) once the first full collection has kept it.
+    Whatever else is alive at those two moments (a connection or two, an event in
+    flight) is frozen with it: still freed when nothing refers to it, and never
+    collected only if it ends up in a reference cycle, a one-off of a few objects.
     """
     gc.freeze()
     pending = True
