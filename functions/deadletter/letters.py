@@ -23,10 +23,10 @@ from typing import Annotated, Any, NoReturn
 from urllib.parse import unquote
 
 import pydantic_core
+from cloudevents.core.base import BaseCloudEvent
 from pydantic import Field, TypeAdapter, ValidationError
 
 from functions.runtime import codec
-from functions.runtime.codec import CloudEvent
 from functions.runtime.events import Event
 
 ARRIVAL = "knativearrivaltime"
@@ -37,7 +37,7 @@ def added_by_broker(attribute: str) -> bool:
     return attribute.startswith("knativeerror") or attribute in _ADDED
 
 
-def original(event: CloudEvent) -> tuple[dict[str, str], bytes]:
+def original(event: BaseCloudEvent) -> tuple[dict[str, str], bytes]:
     """The event as its producer sent it, without the broker's attributes, in binary mode."""
     attributes = {k: v for k, v in event.get_attributes().items() if not added_by_broker(k)}
     return codec.encode(codec.make(attributes, event.get_data()))

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.exceptions import CloudEventValidationError
 from cloudevents.core.v1.event import CloudEvent
 
@@ -86,7 +87,7 @@ def _time(value: str) -> datetime:
         raise InvalidEvent(f"time {value!r} is not an RFC 3339 timestamp") from None
 
 
-def encode(event: CloudEvent, structured: bool) -> tuple[dict[str, str], bytes]:
+def encode(event: BaseCloudEvent, structured: bool) -> tuple[dict[str, str], bytes]:
     """The HTTP request for the event, checked the way the broker checks it."""
     headers, body = codec.encode(event, structured=structured)
     try:
@@ -100,7 +101,7 @@ def encode(event: CloudEvent, structured: bool) -> tuple[dict[str, str], bytes]:
 class Answer:
     status: int
     reason: str
-    reply: CloudEvent | None
+    reply: BaseCloudEvent | None
     body: bytes
 
     def describe(self) -> str:

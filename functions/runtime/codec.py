@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.http import HTTPMessage, from_binary, from_structured
@@ -23,6 +23,7 @@ from cloudevents.core.bindings.http import to_binary as _to_binary
 from cloudevents.core.bindings.http import to_structured as _to_structured
 from cloudevents.core.exceptions import CloudEventValidationError
 from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v03.event import CloudEvent as CloudEvent03
 from cloudevents.core.v1.event import CloudEvent
 
 from functions.runtime.errors import BadRequest
@@ -30,8 +31,14 @@ from functions.runtime.errors import BadRequest
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 REQUIRED = ("specversion", "id", "source", "type")
-CONTEXT_ATTRIBUTES = frozenset({*REQUIRED, "subject", "time", "datacontenttype", "dataschema"})
-SPECVERSIONS = ("1.0",)
+# 1.0's optional attributes, and 0.3's names for its schema and its data's encoding.
+CONTEXT_ATTRIBUTES = frozenset(
+    {*REQUIRED, "subject", "time", "datacontenttype", "dataschema"}
+    | {"schemaurl", "datacontentencoding"}
+)
+# Knative's Go SDK reads both, and its broker carries a 0.3 event as it came.
+# kshop's own events are 1.0.
+_CLASSES: dict[str, type[BaseCloudEvent]] = {"1.0": CloudEvent, "0.3": CloudEvent03}
 _FORMAT = JSONFormat()
 _JSON_TYPES = JSONFormat.JSON_CONTENT_TYPE_PATTERN
 # Attributes the Go SDK's Validate() trims before it checks they are not empty.
@@ -71,8 +78,8 @@ def is_structured(headers: Mapping[str, str]) -> bool:
     return media_type(headers) == STRUCTURED
 
 
-def make(attributes: dict[str, Any], data: Any) -> CloudEvent:
-    """Build an event exactly as received.
+def make(attributes: dict[str, Any], data: Any) -> BaseCloudEvent:
+    """Build an event exactly as received, of its spec version.
 
     The SDK fills in a missing `id` and `time`; an event without an id must be
     refused, and one without a time must not gain one on its way through.
@@ -82,7 +89,7 @@ def make(attributes: dict[str, Any], data: Any) -> CloudEvent:
         raise BadRequest("Invalid CloudEvent", problems)
     had_time = "time" in attributes
     try:
-        event = CloudEvent(attributes, data)
+        event = _CLASSES[attributes["specversion"]](attributes, data)
     except CloudEventValidationError as exc:
         raise BadRequest(
             "Invalid CloudEvent",
@@ -103,8 +110,8 @@ def _problems(attributes: dict[str, Any]) -> list[dict[str, str]]:
     if missing:
         return [{"attribute": name, "message": "is required"} for name in missing]
     problems = []
-    if attributes["specversion"] not in SPECVERSIONS:
-        message = f"must be one of {list(SPECVERSIONS)}"
+    if attributes["specversion"] not in _CLASSES:
+        message = f"must be one of {sorted(_CLASSES, reverse=True)}"
         problems.append({"attribute": "specversion", "message": message})
     for name in _NOT_BLANK:
         if name in attributes and not str(attributes[name]).strip():
@@ -135,7 +142,7 @@ def _is_extension_value(value: Any) -> bool:
     return isinstance(value, int) and -(2**31) <= value < 2**31
 
 
-def decode(headers: Mapping[str, str], body: bytes) -> CloudEvent:
+def decode(headers: Mapping[str, str], body: bytes) -> BaseCloudEvent:
     """One CloudEvent from an HTTP request or response; BadRequest when it is not one.
 
     `headers` must have lower-case names.
@@ -165,7 +172,7 @@ def decode(headers: Mapping[str, str], body: bytes) -> CloudEvent:
         raise BadRequest("Invalid CloudEvent", [str(exc)]) from None
     if _SURROGATE_ESCAPE.search(body) and not _is_text([event.get_attributes(), event.get_data()]):
         raise BadRequest("Invalid JSON", ["a string holds a lone UTF-16 surrogate"])
-    return cast(CloudEvent, event)  # make() built it
+    return event
 
 
 def _decode_binary(headers: Mapping[str, str], body: bytes) -> BaseCloudEvent:
@@ -212,7 +219,7 @@ def _is_text(value: Any) -> bool:
 
 
 def _decode_structured(body: bytes, document: dict[str, Any]) -> BaseCloudEvent:
-    for name in ("time", "datacontenttype", "subject", "dataschema"):
+    for name in ("time", "datacontenttype", "subject", "dataschema", "schemaurl"):
         if name in document and not isinstance(document[name], str):
             raise BadRequest(
                 "Invalid CloudEvent", [{"attribute": name, "message": "must be a string"}]

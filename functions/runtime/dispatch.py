@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from pydantic import ValidationError
@@ -21,6 +21,9 @@ from functions.runtime.errors import BadRequest, FunctionError, classify, error_
 from functions.runtime.events import Event
 from functions.runtime.function import Function, Registration
 from functions.runtime.idempotency import Response
+
+if TYPE_CHECKING:
+    from cloudevents.core.base import BaseCloudEvent
 
 log = logging.getLogger("kshop.events")
 JSON = {"content-type": "application/json"}
@@ -73,7 +76,7 @@ def refusal(error: FunctionError, headers: Mapping[str, str]) -> Response:
 async def _run(
     function: Function,
     registration: Registration,
-    event: codec.CloudEvent,
+    event: BaseCloudEvent,
     headers: Mapping[str, str],
 ) -> Response:
     """The event's handling in its own log context and span, failures included."""
@@ -111,7 +114,7 @@ async def _run(
 
 
 async def _process(
-    function: Function, registration: Registration, event: codec.CloudEvent, structured: bool
+    function: Function, registration: Registration, event: BaseCloudEvent, structured: bool
 ) -> Response:
     received: Event[Any] = Event(
         id=event.get_id(),

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 if TYPE_CHECKING:
-    from cloudevents.core.v1.event import CloudEvent
+    from cloudevents.core.base import BaseCloudEvent
 
 T = TypeVar("T")
 
@@ -58,4 +58,4 @@ class Event(Generic[T]):
     time: datetime | None = None
     extensions: Mapping[str, Any] = field(default_factory=dict)
     # The event as decoded, every attribute included, for sinks that keep or forward it whole.
-    cloudevent: CloudEvent | None = field(default=None, repr=False, compare=False)
+    cloudevent: BaseCloudEvent | None = field(default=None, repr=False, compare=False)

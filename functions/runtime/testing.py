@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.v1.event import CloudEvent
 
 from functions.runtime import codec
@@ -34,7 +35,7 @@ class Answer:
     body: bytes
 
     @property
-    def reply(self) -> CloudEvent | None:
+    def reply(self) -> BaseCloudEvent | None:
         """The reply event, or None when the function answered without one."""
         try:
             return codec.decode(dict(self.headers), self.body) if self.body else None

@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from cloudevents.core.base import BaseCloudEvent
 
 from functions.dev.broker import Broker, Outcome, Record
 from functions.runtime import codec
 from functions.runtime.app import ASGIApp, Receive, Scope, Send, read_body, respond
-from functions.runtime.codec import CloudEvent
 from functions.runtime.testing import cloudevent
 from functions.topology import AttributesFilter, Delivery, Function, PingSource, Topology, Trigger
 from functions.topology import Broker as BrokerSpec
@@ -45,7 +45,7 @@ class Reply:
     delay: float = 0.0
 
     @classmethod
-    def event(cls, event: CloudEvent, status: int = 200, structured: bool = False) -> Reply:
+    def event(cls, event: BaseCloudEvent, status: int = 200, structured: bool = False) -> Reply:
         headers, body = codec.encode(event, structured=structured)
         return cls(status, body, headers)
 
@@ -71,7 +71,7 @@ class Subscribers:
     def endpoints(self, *functions: str) -> dict[str, str]:
         return {name: f"{self.url}/{name}" for name in functions}
 
-    def events(self, function: str) -> list[CloudEvent]:
+    def events(self, function: str) -> list[BaseCloudEvent]:
         return [codec.decode(r.headers, r.body) for r in self.requests[function]]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -114,7 +114,9 @@ class FakeTime:
         await asyncio.sleep(0)
 
 
-def event(event_id: str = "e1", type: str = "kshop.test.happened", **extensions: Any) -> CloudEvent:
+def event(
+    event_id: str = "e1", type: str = "kshop.test.happened", **extensions: Any
+) -> BaseCloudEvent:
     return cloudevent({"n": 1}, type=type, id=event_id, extensions=extensions)
 
 
@@ -151,7 +153,7 @@ class Running:
 
     async def send(
         self,
-        sent: CloudEvent,
+        sent: BaseCloudEvent,
         *,
         structured: bool = False,
         headers: Mapping[str, str] | None = None,
@@ -161,7 +163,7 @@ class Running:
         headers = {**wire_headers, **(headers or {})}
         return await self.client.post(path, headers=headers, content=body)
 
-    async def deliver(self, *sent: CloudEvent, structured: bool = False) -> None:
+    async def deliver(self, *sent: BaseCloudEvent, structured: bool = False) -> None:
         """Send each event, expect 202, and wait until every delivery has finished."""
         for one in sent:
             response = await self.send(one, structured=structured)

@@ -3,9 +3,10 @@
 from typing import Any
 
 import pytest
+from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.v1.event import CloudEvent
 
 from functions.dev.broker import Outcome
-from functions.runtime.codec import CloudEvent
 from functions.topology import AttributesFilter, Topology, Trigger
 from tests.broker.harness import DEADLETTER, Lab, event, shop
 
@@ -17,7 +18,7 @@ def shop_with(trigger: Trigger) -> Topology:
 
 
 async def passing(
-    lab: Lab, trigger: Trigger, *events: CloudEvent, structured: bool = False
+    lab: Lab, trigger: Trigger, *events: BaseCloudEvent, structured: bool = False
 ) -> list[str]:
     """The ids of the events that reach the Trigger's subscriber, in order."""
     async with lab.running(shop_with(trigger)) as broker:
@@ -25,7 +26,7 @@ async def passing(
     return [e.get_id() for e in lab.subscribers.events("f")]
 
 
-def expected(*events: CloudEvent) -> list[str]:
+def expected(*events: BaseCloudEvent) -> list[str]:
     return [e.get_id() for e in events if e.get_id().startswith("pass")]
 
 

@@ -110,6 +110,31 @@ async def test_a_binary_body_is_carried_as_bytes_never_parsed(
     assert request.body == body
 
 
+@pytest.mark.parametrize("structured", [False, True], ids=["binary", "structured"])
+async def test_a_spec_0_3_event_is_taken_and_delivered_as_0_3(
+    broker: Running, lab: Lab, structured: bool
+) -> None:
+    # The Go SDK reads 0.3 as well as 1.0, and Knative's broker forwards what it read.
+    attributes = {"specversion": "0.3", "id": "old-1", "type": "t", "source": "/s"}
+    attributes |= {"schemaurl": "https://legacy.example/t.json", "team": "blue"}
+    if structured:
+        document = attributes | {"datacontenttype": "application/json", "data": {"n": 1}}
+        headers = {"content-type": "application/cloudevents+json"}
+        body = json.dumps(document).encode()
+    else:
+        headers = {f"ce-{name}": value for name, value in attributes.items()}
+        headers["content-type"] = "application/json"
+        body = b'{"n": 1}'
+    response = await broker.client.post("/default/default", headers=headers, content=body)
+    assert response.status_code == 202, response.text
+    await broker.broker.drain()
+    (request,) = lab.subscribers.requests["f"]
+    assert request.headers["ce-specversion"] == "0.3"
+    assert request.headers["ce-schemaurl"] == "https://legacy.example/t.json"
+    assert request.headers["ce-team"] == "blue"
+    assert json.loads(request.body) == {"n": 1}
+
+
 async def test_batch_mode_is_400(broker: Running) -> None:
     batch = b'[{"specversion": "1.0", "id": "1", "type": "t", "source": "/s"}]'
     response = await broker.client.post(

@@ -4,21 +4,22 @@ import asyncio
 import io
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cloudevents.core.base import BaseCloudEvent
 
 from functions.runtime import Event, Function, clients, codec, idempotency, logs, pipelining
-from functions.runtime.codec import CloudEvent
 from functions.runtime.settings import settings
 from functions.runtime.testing import Client, cloudevent, running
 from tests.fixtures.services import ServiceEnv
 from tests.support import sample
 from tests.support.certificates import self_signed
 from tests.support.saga_stack import eventually
-from tests.support.sample import Failing, Ping, Slow
+from tests.support.sample import Failing, Ping, Pong, Slow
 from tests.support.servers import Recorder, serving
 
 pytestmark = pytest.mark.integration
@@ -55,6 +56,27 @@ async def test_a_structured_request_gets_a_structured_reply(client: Client) -> N
     answer = await client.send(Ping(message="hi"), structured=True)
     assert answer.headers["content-type"] == codec.STRUCTURED
     assert json.loads(answer.body)["type"] == "kshop.sample.ponged"
+
+
+async def test_a_spec_0_3_event_is_handled_and_answered_in_1_0(client: Client) -> None:
+    # Knative's broker carries a 0.3 event as it came, so a function may get one.
+    event_id = f"legacy-{uuid.uuid4().hex}"
+    headers = {
+        "ce-specversion": "0.3",
+        "ce-id": event_id,
+        "ce-source": "/legacy/producer",
+        "ce-type": Ping.event_type,
+        "ce-schemaurl": "https://legacy.example/ping.json",
+        "content-type": "application/json",
+    }
+    body = b'{"message": "hi", "times": 2}'
+    first = await client.http.post("/", headers=headers, content=body)
+    again = await client.http.post("/", headers=headers, content=body)
+    assert first.status_code == 200, first.text
+    assert (first.headers["ce-specversion"], first.headers["ce-type"]) == ("1.0", Pong.event_type)
+    assert json.loads(first.content) == {"message": "hihi"}
+    assert (again.status_code, again.content) == (200, first.content)  # a duplicate, as in 1.0
+    assert sample.runs[event_id] == 1
 
 
 # --- bad input -----------------------------------------------------------------------
@@ -259,7 +281,7 @@ def _recorded(source: str, event_id: str) -> str:
     return clients.key("idempotency", "recorded", source, event_id)
 
 
-async def _record(event: CloudEvent) -> dict[str, Any]:
+async def _record(event: BaseCloudEvent) -> dict[str, Any]:
     stored = await clients.redis().get(_recorded(event.get_source(), event.get_id()))
     assert stored is not None
     record: dict[str, Any] = json.loads(stored)

@@ -72,7 +72,34 @@ def test_an_empty_id_is_invalid() -> None:
 
 def test_an_unknown_specversion_is_refused() -> None:
     error = rejection(BINARY | {"ce-specversion": "2.0"}, b"{}")
-    assert error.details[0]["attribute"] == "specversion"
+    message = "must be one of ['1.0', '0.3']"
+    assert error.details == [{"attribute": "specversion", "message": message}]
+
+
+def test_a_spec_0_3_event_in_binary_mode_is_read_and_written_back_as_0_3() -> None:
+    headers = BINARY | {"ce-specversion": "0.3", "ce-schemaurl": "https://kshop.example/s.json"}
+    event = codec.decode(headers, b'{"n": 1}')
+    assert event.get_specversion() == "0.3"
+    assert event.get_data() == {"n": 1}
+    assert event.get_attributes()["schemaurl"] == headers["ce-schemaurl"]
+    written, body = codec.encode(event)
+    assert (written["ce-specversion"], written["ce-schemaurl"]) == ("0.3", headers["ce-schemaurl"])
+    assert json.loads(body) == {"n": 1}
+
+
+def test_a_spec_0_3_structured_event_with_base64_data_is_decoded() -> None:
+    document = json.loads(structured(specversion="0.3", datacontentencoding="base64"))
+    document |= {"datacontenttype": "application/octet-stream", "data": "AAEC"}
+    event = codec.decode({"content-type": codec.STRUCTURED}, json.dumps(document).encode())
+    assert (event.get_specversion(), event.get_data()) == ("0.3", b"\x00\x01\x02")
+    _, body = codec.encode(event, structured=True)
+    assert json.loads(body)["datacontentencoding"] == "base64"
+
+
+def test_a_spec_0_3_schemaurl_must_be_a_string() -> None:
+    body = structured(specversion="0.3", schemaurl=7)
+    error = rejection({"content-type": codec.STRUCTURED}, body)
+    assert error.details == [{"attribute": "schemaurl", "message": "must be a string"}]
 
 
 def test_batch_mode_is_refused_as_knative_does() -> None:

@@ -25,6 +25,7 @@ from functools import cache, partial
 from typing import Any
 
 import httpx
+from cloudevents.core.base import BaseCloudEvent
 
 from functions.dev.broker import ping, wire
 from functions.dev.broker.delivery import Plan, TriggerDelivery, resolve
@@ -32,7 +33,6 @@ from functions.dev.broker.dispatch import Answer, Attempt, Sleep, post, with_ret
 from functions.dev.broker.filters import Filter, Result, compile_trigger
 from functions.dev.broker.ingress import Ingress
 from functions.dev.broker.records import Outcome, Record, Reporter, log_record
-from functions.runtime.codec import CloudEvent
 from functions.runtime.errors import BadRequest, error_body
 from functions.topology import Topology, Trigger
 
@@ -55,7 +55,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _remaining_ttl(event: CloudEvent) -> int:
+def _remaining_ttl(event: BaseCloudEvent) -> int:
     """TTLDefaulter: 255 when absent or not an integer, else one less, never below 0."""
     raw = event.get_extension(wire.TTL)
     if not isinstance(raw, str) or not _INTEGER.fullmatch(raw) or int(raw) not in _INT32:
@@ -73,7 +73,7 @@ def _describe(answer: Answer) -> str:
 class _Envelope:
     """An event as the channel holds it, with the headers that travel along (section (f))."""
 
-    event: CloudEvent
+    event: BaseCloudEvent
     headers: Mapping[str, str]
 
 
@@ -247,12 +247,12 @@ class Broker:
         except Exception:
             log.exception("the record callback failed")
 
-    def _record(self, outcome: Outcome, event: CloudEvent, **details: Any) -> None:
+    def _record(self, outcome: Outcome, event: BaseCloudEvent, **details: Any) -> None:
         self.report(
             Record(outcome, event.get_type(), event.get_source(), event.get_id(), **details)
         )
 
-    def admit(self, event: CloudEvent, headers: Mapping[str, str]) -> Answer:
+    def admit(self, event: BaseCloudEvent, headers: Mapping[str, str]) -> Answer:
         """What the ingress does with a decoded event: TTL, arrival time, fan-out (section (a))."""
         ttl = _remaining_ttl(event)
         if ttl <= 0:
@@ -292,7 +292,7 @@ class Broker:
         return post(self._client, url, headers, body, time_limit)
 
     async def _send(
-        self, plan: Plan, send: Attempt, event: CloudEvent, trigger: str, destination: str
+        self, plan: Plan, send: Attempt, event: BaseCloudEvent, trigger: str, destination: str
     ) -> tuple[Answer, dict[str, Any]]:
         """`send` with retries, a record for each retry; the answer and its record details."""
 

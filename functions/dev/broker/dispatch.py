@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import httpx
+from cloudevents.core.base import BaseCloudEvent
 
 from functions.dev.broker.delivery import Plan
-from functions.runtime.codec import CloudEvent
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -23,7 +23,7 @@ class Answer:
     status: int
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
-    reply: CloudEvent | None = None
+    reply: BaseCloudEvent | None = None
     # No response at all: why, as Knative words it ("dispatch error: ...").
     dispatch_error: str | None = None
     # A 2xx whose body is not a CloudEvent, which Knative's filter turns into a bare

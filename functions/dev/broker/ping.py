@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cloudevents.core.base import BaseCloudEvent
 from croniter import croniter
 
 from functions.dev.broker.delivery import Plan
 from functions.runtime import codec
-from functions.runtime.codec import CloudEvent
 from functions.topology import PingSource
 
 EVENT_TYPE = "dev.knative.sources.ping"
@@ -77,7 +77,7 @@ class Ping:
     content_type: str | None
     data: bytes | None
 
-    def event(self, now: datetime, event_id: str) -> CloudEvent:
+    def event(self, now: datetime, event_id: str) -> BaseCloudEvent:
         attributes = {
             "specversion": "1.0",
             "type": EVENT_TYPE,

@@ -15,8 +15,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from cloudevents.core.base import BaseCloudEvent
+
 from functions.runtime import codec
-from functions.runtime.codec import CloudEvent
 
 TTL = "knativebrokerttl"
 ARRIVAL_TIME = "knativearrivaltime"
@@ -44,7 +45,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _data(decoded: CloudEvent) -> bytes | None:
+def _data(decoded: BaseCloudEvent) -> bytes | None:
     """A structured event's data as the body binary mode would carry."""
     data = decoded.get_data()
     if data is None or isinstance(data, bytes):
@@ -60,7 +61,7 @@ def is_cloudevent(headers: Mapping[str, str]) -> bool:
     return "ce-specversion" in headers or kind in (codec.STRUCTURED, codec.BATCH)
 
 
-def carried(headers: Mapping[str, str], body: bytes) -> CloudEvent:
+def carried(headers: Mapping[str, str], body: bytes) -> BaseCloudEvent:
     """Decode an HTTP message into the carried form; BadRequest when it is not a CloudEvent."""
     structured = codec.is_structured(headers)
     # Knative's SDK keeps a binary-mode body as bytes and never parses it (reference,
@@ -74,7 +75,7 @@ def carried(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     return codec.make(attributes, data)
 
 
-def encode(carried_event: CloudEvent, structured: bool) -> tuple[dict[str, str], bytes]:
+def encode(carried_event: BaseCloudEvent, structured: bool) -> tuple[dict[str, str], bytes]:
     """The HTTP headers and body that deliver a carried event in either content mode."""
     if not structured:
         return codec.encode(carried_event)
@@ -88,18 +89,18 @@ def encode(carried_event: CloudEvent, structured: bool) -> tuple[dict[str, str],
     return codec.encode(codec.make(dict(carried_event.get_attributes()), data), structured=True)
 
 
-def view(carried_event: CloudEvent) -> dict[str, str]:
+def view(carried_event: BaseCloudEvent) -> dict[str, str]:
     """Every attribute the event has, as text: what filters compare (section (b))."""
     return {name: _text(value) for name, value in carried_event.get_attributes().items()}
 
 
 def with_attributes(
-    carried_event: CloudEvent,
+    carried_event: BaseCloudEvent,
     add: Mapping[str, str],
     *,
     drop: Iterable[str] = (),
     overwrite: bool = True,
-) -> CloudEvent:
+) -> BaseCloudEvent:
     """A copy with attributes added and others removed."""
     attributes = {k: v for k, v in carried_event.get_attributes().items() if k not in drop}
     for name, value in add.items():
