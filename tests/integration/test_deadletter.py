@@ -483,6 +483,30 @@ async def test_replay_sends_the_original_as_it_came_and_records_it(
     assert letter["replayedAt"] == outcome["at"]
 
 
+async def test_a_spec_0_3_dead_letter_is_kept_and_replayed_as_0_3(
+    client: Client, sink: Sink
+) -> None:
+    headers = {
+        "ce-specversion": "0.3",
+        "ce-id": "old-9",
+        "ce-source": "/legacy/producer",
+        "ce-type": "legacy.thing.happened",
+        "ce-schemaurl": "https://legacy.example/thing.json",
+        "ce-knativeerrordest": "http://127.0.0.1:8101",
+        "ce-knativeerrorcode": "400",
+        "content-type": "application/json",
+    }
+    answer = await client.http.post("/", headers=headers, content=b'{"n": 1}')
+    assert answer.status_code == 202, answer.text
+    letter = await only_letter(client)
+    assert letter["event"]["specversion"] == "0.3"
+    assert letter["event"]["schemaurl"] == headers["ce-schemaurl"]
+    assert (await replay(client, letter["id"])).status_code == 200
+    (sent,) = sink.recorder.requests
+    assert (sent.headers["ce-specversion"], sent.headers["ce-id"]) == ("0.3", "old-9")
+    assert json.loads(sent.body) == {"n": 1}
+
+
 async def test_a_replay_presents_the_sink_bindings_oidc_token(
     client: Client, sink: Sink, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
