@@ -56,7 +56,6 @@ __all__ = [
     "BATCH",
     "CONTEXT_ATTRIBUTES",
     "STRUCTURED",
-    "CloudEvent",
     "decode",
     "encode",
     "is_json",
