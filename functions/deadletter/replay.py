@@ -12,9 +12,7 @@ from typing import Any
 
 import httpx
 
-from functions.runtime import clients, publisher
-from functions.runtime.errors import Unavailable
-from functions.runtime.settings import settings
+from functions.runtime import publisher
 
 # Enough of a refusal to say why, not a whole error page.
 _ERROR_BODY_LIMIT = 500
@@ -27,15 +25,9 @@ def accepted(outcome: dict[str, Any]) -> bool:
 
 async def send(letter: dict[str, Any]) -> dict[str, Any]:
     """POST the original to K_SINK once; the outcome, whether or not it was taken."""
-    target = settings().k_sink
-    if not target:
-        raise Unavailable("K_SINK is not set: the dead-letter function has no broker to replay to")
-    headers = letter["original"]["headers"] | publisher.authorization()
-    outcome: dict[str, Any] = {"at": datetime.now(UTC), "target": target}
+    outcome: dict[str, Any] = {"at": datetime.now(UTC), "target": publisher.sink()}
     try:
-        response = await clients.http().post(
-            target, headers=headers, content=letter["original"]["body"]
-        )
+        response = await publisher.post(letter["original"]["headers"], letter["original"]["body"])
     except httpx.HTTPError as exc:
         return outcome | {"status": None, "error": f"{type(exc).__name__}: {exc}".rstrip(": ")}
     error = None if response.is_success else response.text[:_ERROR_BODY_LIMIT]

@@ -37,7 +37,7 @@ CONTEXT_ATTRIBUTES = frozenset(
     | {"schemaurl", "datacontentencoding"}
 )
 # Knative's Go SDK reads both, and its broker carries a 0.3 event as it came.
-# kshop's own events are 1.0.
+# kshop's own events are 1.0. (The SDK's HTTP binding loads the 0.3 class anyway.)
 _CLASSES: dict[str, type[BaseCloudEvent]] = {"1.0": CloudEvent, "0.3": CloudEvent03}
 _FORMAT = JSONFormat()
 _JSON_TYPES = JSONFormat.JSON_CONTENT_TYPE_PATTERN

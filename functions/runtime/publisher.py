@@ -33,7 +33,7 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError)
 
 
-def authorization() -> dict[str, str]:
+def _authorization() -> dict[str, str]:
     """The OIDC token a SinkBinding mounted for the sink, as a header; none without OIDC.
 
     Read for every request: Knative renews the Secret before the token expires,
@@ -49,11 +49,21 @@ def authorization() -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-async def send(event: BaseCloudEvent) -> None:
-    """POST one event in binary mode; Unavailable (503) when the sink stays down."""
+def sink() -> str:
+    """The broker's URL; Unavailable (503) when K_SINK is not set."""
     target = settings().k_sink
     if not target:
         raise Unavailable("K_SINK is not set: this function has nowhere to publish")
+    return target
+
+
+async def post(headers: dict[str, str], body: bytes) -> httpx.Response:
+    """One POST to the broker at K_SINK, with the OIDC token when there is one; no retry."""
+    return await clients.http().post(sink(), headers=headers | _authorization(), content=body)
+
+
+async def send(event: BaseCloudEvent) -> None:
+    """POST one event in binary mode; Unavailable (503) when the sink stays down."""
     if overrides := settings().k_ce_overrides.extensions:
         event = codec.make({**event.get_attributes(), **overrides}, event.get_data())
     headers, body = codec.encode(event)
@@ -66,9 +76,7 @@ async def send(event: BaseCloudEvent) -> None:
     try:
         async for attempt in retrying:
             with attempt:
-                response = await clients.http().post(
-                    target, headers=headers | authorization(), content=body
-                )
+                response = await post(headers, body)
                 response.raise_for_status()
     except httpx.HTTPStatusError as exc:
         if exc.response.status_code >= 500:
