@@ -44,6 +44,7 @@ def test_a_sink_bindings_overrides_are_read_as_it_writes_them(
         ("REDIS_URL", "localhost:6379"),
         ("MONGODB_URL", "postgres://x"),
         ("MONGODB_DATABASE", "a/b"),
+        ("MONGODB_DATABASE", "kshop\n"),  # Python's `$` would let the newline through
         ("SMTP_TLS", "maybe"),
         ("LOG_LEVEL", "LOUD"),
         ("IDEMPOTENCY_TTL", "-1"),
@@ -51,6 +52,7 @@ def test_a_sink_bindings_overrides_are_read_as_it_writes_them(
         ("K_CE_OVERRIDES", "team=blue"),
         ("K_CE_OVERRIDES", '{"extensions": {"Team": "blue"}}'),
         ("K_CE_OVERRIDES", '{"extensions": {"team_a": "blue"}}'),
+        ("K_CE_OVERRIDES", '{"extensions": {"team\\n": "blue"}}'),
         ("K_CE_OVERRIDES", '{"extensions": {"team": 1}}'),
         ("K_CE_OVERRIDES", '{"extensions": {"type": "x"}}'),
         ("K_CE_OVERRIDES", '["team"]'),
