@@ -25,7 +25,9 @@ The tables show, per contender, the median over rounds of each figure. Beside
 the latencies: the CPU an answered event took in the server's processes and in
 Redis (from /proc, so each contender's cost shows without a profiler), and the
 share of the machine's CPU time the hypervisor stole during the run, the noise
-behind most of a shared VM's tail.
+behind most of a shared VM's tail. A run with more steal than --max-steal is
+run again (up to --repeats times) and the least stolen attempt kept: such a run
+measures the neighbours, and a p99 taken in it cannot decide a 2 ms goal.
 
     .venv/bin/python bench/throughput.py [--duration 10] [--rates 500,1000] [--quick]
 """
@@ -38,8 +40,11 @@ import json
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -235,6 +240,26 @@ def _vegeta(argv: list[str], duration: float) -> str:
     return done.stdout
 
 
+class Measured(Protocol):
+    @property
+    def cost(self) -> Cost: ...
+
+
+M = TypeVar("M", bound=Measured)
+
+
+def steady(measure: Callable[[], M], max_steal: float, repeats: int) -> tuple[M, int]:
+    """A run, repeated while the hypervisor stole more than `max_steal` of the machine.
+
+    Returns the least stolen attempt and how many repeats it took. The choice
+    looks at steal only, never at the figures themselves.
+    """
+    attempts = [measure()]
+    while attempts[-1].cost.steal > max_steal and len(attempts) <= repeats:
+        attempts.append(measure())
+    return min(attempts, key=lambda a: a.cost.steal), len(attempts) - 1
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
@@ -368,28 +393,41 @@ def main() -> int:
         help="1 round of 2 s after 1 s of warm-up, one rate: a sanity check",
     )
     parser.add_argument(
+        "--max-steal",
+        type=float,
+        default=2.0,
+        help="%% of the machine's CPU the hypervisor may steal during a run before it is "
+        "repeated (2)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="most repeats of one run for steal (2)"
+    )
+    parser.add_argument(
         "--strict", action="store_true", help="exit 2 when kshop misses a goal, not just report it"
     )
     add_contender_options(parser)
     args = parser.parse_args()
     if args.quick:
-        args.duration, args.warmup, args.rounds = 2.0, 1.0, 1
+        args.duration, args.warmup, args.rounds, args.repeats = 2.0, 1.0, 1, 0
         args.rates, args.paced_duration = args.rates[:1], 2.0
     if (
         args.rounds < 1
         or args.duration <= 0
         or args.paced_duration <= 0
+        or args.repeats < 0
         or not 1 <= args.threads <= args.connections
     ):
         parser.error(
-            "need --rounds >= 1, --duration and --paced-duration > 0 "
+            "need --rounds >= 1, --repeats >= 0, --duration and --paced-duration > 0 "
             "and 1 <= --threads <= --connections"
         )
+    max_steal = args.max_steal / 100
     terminate_on_sigterm()
 
     every: list[Contender] = []
     saturated: dict[str, list[Round]] = {}
     latency: dict[int, dict[str, list[Paced]]] = {}
+    repeated = 0
     with (
         exit_status(),
         run_logs("throughput") as logs,
@@ -414,26 +452,41 @@ def main() -> int:
             # Rotate the order each round: no contender always runs first or last.
             order = servers[number % len(servers) :] + servers[: number % len(servers)]
             for server in order:
-                result = load(server, redis_pid, args.duration, args.connections, args.threads)
+                result, repeats = steady(
+                    partial(load, server, redis_pid, args.duration, args.connections, args.threads),
+                    max_steal,
+                    args.repeats,
+                )
                 saturated[server.contender.key].append(result)
+                repeated += repeats
                 print(
                     f"round {number + 1}/{args.rounds} {server.contender.label}: "
-                    f"{result.rate:,.0f} req/s, p99 {ms(result.p99)}, {result.errors} errors",
+                    f"{result.rate:,.0f} req/s, p99 {ms(result.p99)}, {result.errors} errors, "
+                    f"steal {result.cost.steal:.1%} ({repeats} repeats)",
                     file=sys.stderr,
                 )
             for rate in args.rates:
                 for server in order:
-                    run = paced(server, redis_pid, rate, args.paced_duration, logs)
+                    run, repeats = steady(
+                        partial(paced, server, redis_pid, rate, args.paced_duration, logs),
+                        max_steal,
+                        args.repeats,
+                    )
                     latency[rate][server.contender.key].append(run)
+                    repeated += repeats
                     print(
                         f"round {number + 1}/{args.rounds} {server.contender.label} at "
                         f"{rate}/s: p50 {ms(run.p50)}, p99 {ms(run.p99)}, "
-                        f"{run.errors} errors",
+                        f"{run.errors} errors, steal {run.cost.steal:.1%} ({repeats} repeats)",
                         file=sys.stderr,
                     )
 
     summaries = {key: summarize(value) for key, value in saturated.items()}
     print(f"\nThroughput and latency, median of {args.rounds} round(s); {machine()}\n")
+    print(
+        f"Runs repeated because the hypervisor stole more than {args.max_steal:g} % of the "
+        f"machine's CPU: {repeated} (up to {args.repeats} a run; the least stolen kept)\n"
+    )
     print(
         f"Saturation: wrk, {args.connections} connections, {args.threads} thread(s), "
         f"{args.duration:g} s a run\n"

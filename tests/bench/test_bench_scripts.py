@@ -75,6 +75,7 @@ def test_throughput_saturates_then_paces_every_contender() -> None:
         assert row[6] == "0", row
         assert microseconds(row[8]) > 0, row
     assert "p99 at 200 events/s" in out
+    assert "stole more than 2 % of the machine's CPU: 0 (up to 0 a run" in out  # --quick
 
 
 def test_a_contender_that_cannot_start_ends_the_run_with_status_1_and_the_reason() -> None:
