@@ -67,6 +67,9 @@ class FunctionApp:
         self.health = health.Health(function)
         self._api: ASGIApp | None = None
         self._api_lock = asyncio.Lock()
+        # Called once something that lives as long as the process has been built;
+        # serve.py sets it to keep full garbage collections from walking it.
+        self.on_long_lived: Callable[[], None] = lambda: None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -172,6 +175,7 @@ class FunctionApp:
                 from functions.runtime import api
 
                 self._api = await asyncio.to_thread(api.build, self.function)
+                self.on_long_lived()
         return self._api
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

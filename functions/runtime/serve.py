@@ -43,7 +43,7 @@ class _Server(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
-        _freeze_long_lived()
+        self.app.on_long_lived = _Freezer().rearm
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.app.draining or sig != signal.SIGTERM or not settings().shutdown_delay:
@@ -62,27 +62,33 @@ class _Server(uvicorn.Server):
         self._captured_signals.clear()
 
 
-def _freeze_long_lived() -> None:
-    """Leave what lives as long as the process out of full collections.
+class _Freezer:
+    """Leaves what lives as long as the process out of full collections.
 
     Every full collection walks every tracked object, the modules' included: under
     load that is a pause of ~35 ms every couple of seconds. Frozen objects are not
-    walked. What is loaded at startup is frozen now; what the first events load
-    lazily (redis-py, the tracing SDK) once the first full collection has kept it.
-    Whatever else is alive at those two moments (a connection or two, an event in
-    flight) is frozen with it: still freed when nothing refers to it, and never
-    collected only if it ends up in a reference cycle, a one-off of a few objects.
+    walked. What is loaded at startup is frozen at once; what is built later and
+    kept (what the first events import lazily: redis-py, the tracing SDK; a
+    function's FastAPI app, on its first API request) is frozen by the first full
+    collection after it, whose survivors it is. Whatever else is alive at those
+    moments (a connection, a request in flight) is frozen with it: still freed when
+    nothing refers to it, and never collected only if it ends up in a reference
+    cycle, a one-off of a few objects.
     """
-    gc.freeze()
-    pending = True
 
-    def after_the_first_full_collection(phase: str, info: dict[str, int]) -> None:
-        nonlocal pending
-        if pending and phase == "stop" and info["generation"] == 2:
-            pending = False
+    def __init__(self) -> None:
+        self.pending = True
+        gc.freeze()
+        gc.callbacks.append(self._after_collection)
+
+    def rearm(self) -> None:
+        """Something long-lived was just built: freeze the next full collection's survivors."""
+        self.pending = True
+
+    def _after_collection(self, phase: str, info: dict[str, int]) -> None:
+        if self.pending and phase == "stop" and info["generation"] == 2:
+            self.pending = False
             gc.freeze()
-
-    gc.callbacks.append(after_the_first_full_collection)
 
 
 def run(function: Function) -> None:

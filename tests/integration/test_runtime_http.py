@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from functions.runtime.settings import settings
@@ -99,3 +100,22 @@ async def test_metrics_count_requests_by_route_template(client: Client) -> None:
         in metrics
     )
     assert 'kshop_cold_start_seconds{function="sample"}' in metrics
+
+
+async def test_the_api_is_built_on_the_first_request_only_and_announced_as_long_lived(
+    service_env: ServiceEnv,
+) -> None:
+    app = sample.function.app()
+    announced: list[bool] = []
+    app.on_long_lived = lambda: announced.append(app._api is not None)  # serve freezes it then
+    await app.startup()
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://function") as http:
+            assert (await http.get("/health/live")).status_code == 200
+            assert announced == []  # health and events never build it
+            for name in ("a", "b"):
+                assert (await http.post("/greetings", json={"name": name})).status_code == 201
+    finally:
+        await app.shutdown()
+    assert announced == [True]
