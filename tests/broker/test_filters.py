@@ -43,6 +43,24 @@ async def test_without_a_filter_every_event_passes(lab: Lab) -> None:
     assert await passing(lab, Trigger(name="t"), *events) == expected(*events)
 
 
+async def test_time_is_compared_as_knative_writes_it(lab: Lab) -> None:
+    # Knative's filter sees the time its SDK parsed: in UTC, to the nanosecond.
+    sent = {
+        "pass-1": "2026-11-29T05:11:01.123456789+01:00",
+        "pass-2": "2026-11-29T04:11:01.1234567890Z",
+        "fail-1": "2026-11-29T04:11:01.123456Z",  # a microsecond time is another time
+    }
+    trigger = attributes(time="2026-11-29T04:11:01.123456789Z")
+    async with lab.running(shop_with(trigger)) as broker:
+        for event_id, time in sent.items():
+            headers = {"ce-specversion": "1.0", "ce-id": event_id, "ce-type": "t"}
+            headers |= {"ce-source": "/s", "ce-time": time}
+            response = await broker.client.post("/default/default", headers=headers)
+            assert response.status_code == 202, response.text
+        await broker.broker.drain()
+    assert [e.get_id() for e in lab.subscribers.events("f")] == ["pass-1", "pass-2"]
+
+
 async def test_classic_attributes_match_exactly_and_case_sensitively(lab: Lab) -> None:
     events = [
         event("pass-1", type="kshop.order.created"),

@@ -135,6 +135,34 @@ async def test_a_spec_0_3_event_is_taken_and_delivered_as_0_3(
     assert json.loads(request.body) == {"n": 1}
 
 
+@pytest.mark.parametrize("structured", [False, True], ids=["binary", "structured"])
+@pytest.mark.parametrize(
+    ("written", "delivered"),
+    [
+        ("2026-11-29T05:11:01.123456789+01:00", "2026-11-29T04:11:01.123456789Z"),
+        ("2026-11-29T04:11:01.500000Z", "2026-11-29T04:11:01.5Z"),  # no trailing zeros
+        ("2026-11-28T23:11:01-05:00", "2026-11-29T04:11:01Z"),
+        ("2026-11-29T04:11:01.1234567891Z", "2026-11-29T04:11:01.123456789Z"),  # Go: 9 digits
+    ],
+)
+async def test_time_is_delivered_as_knative_writes_it_in_utc_to_the_nanosecond(
+    broker: Running, lab: Lab, structured: bool, written: str, delivered: str
+) -> None:
+    attributes = {"specversion": "1.0", "id": "t-1", "type": "t", "source": "/s", "time": written}
+    if structured:
+        headers = {"content-type": "application/cloudevents+json"}
+        body = json.dumps(attributes | {"data": {"n": 1}}).encode()
+    else:
+        headers = {f"ce-{name}": value for name, value in attributes.items()}
+        headers["content-type"] = "application/json"
+        body = b'{"n": 1}'
+    response = await broker.client.post("/default/default", headers=headers, content=body)
+    assert response.status_code == 202, response.text
+    await broker.broker.drain()
+    (request,) = lab.subscribers.requests["f"]
+    assert request.headers["ce-time"] == delivered
+
+
 async def test_batch_mode_is_400(broker: Running) -> None:
     batch = b'[{"specversion": "1.0", "id": "1", "type": "t", "source": "/s"}]'
     response = await broker.client.post(

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 from cloudevents.core.base import BaseCloudEvent
 
@@ -27,13 +29,45 @@ ERROR_DATA_BYTES = 768
 TRACE_HEADERS = ("traceparent", "tracestate", "baggage")
 _PASS_THROUGH = frozenset({"x-request-id", "retry-after"})
 _PASS_THROUGH_PREFIXES = ("knative-", "x-b3-")
+# The fraction of a second in an RFC 3339 time; Go's parser keeps nine digits of it.
+_FRACTION = re.compile(r"\d\d:\d\d:\d\d[.,](\d+)")
+
+
+class Timestamp(datetime):
+    """An event's `time` as Knative's Go SDK holds it: to the nanosecond, in UTC.
+
+    A datetime stops at the microsecond; the digits below it ride along. The
+    CloudEvents SDK writes a time with `isoformat()` in both content modes, so a
+    subscriber gets what Knative's broker sends: RFC 3339 in UTC, nanoseconds
+    kept, no trailing zeros (Go's `time.RFC3339Nano` of `t.UTC()`).
+    """
+
+    nanoseconds: int  # of the second; set by at()
+
+    @classmethod
+    def at(cls, moment: datetime, written: str | None = None) -> Timestamp:
+        """`moment` in UTC, with the fraction of `written`, the text it was parsed from.
+
+        Parsers stop at the microsecond and truncate, as Go's stops at the nanosecond.
+        """
+        utc = moment.astimezone(UTC)
+        nanoseconds = utc.microsecond * 1000
+        if written and (found := _FRACTION.search(written)):
+            nanoseconds = int(found.group(1)[:9].ljust(9, "0"))
+        kept = cls.combine(utc.date(), utc.time().replace(microsecond=nanoseconds // 1000), UTC)
+        kept.nanoseconds = nanoseconds
+        return kept
+
+    def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+        nanoseconds = getattr(self, "nanoseconds", self.microsecond * 1000)  # made by replace()
+        fraction = f".{nanoseconds:09d}".rstrip("0") if nanoseconds else ""
+        day = f"{self.year:04d}-{self.month:02d}-{self.day:02d}"
+        return f"{day}{sep}{self.hour:02d}:{self.minute:02d}:{self.second:02d}{fraction}Z"
 
 
 def timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC, as Go's types.Timestamp writes it (no trailing zeros)."""
-    moment = moment.astimezone(UTC)
-    fraction = f".{moment.microsecond:06d}".rstrip("0") if moment.microsecond else ""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
+    return (moment if isinstance(moment, Timestamp) else Timestamp.at(moment)).isoformat()
 
 
 def _text(value: Any) -> str:
@@ -71,6 +105,9 @@ def carried(headers: Mapping[str, str], body: bytes) -> BaseCloudEvent:
         name: value if name in codec.CONTEXT_ATTRIBUTES else _text(value)
         for name, value in decoded.get_attributes().items()
     }
+    if (time := decoded.get_time()) is not None:
+        written = json.loads(body)["time"] if structured else unquote(headers["ce-time"])
+        attributes["time"] = Timestamp.at(time, written)
     data = _data(decoded) if structured else body or None
     return codec.make(attributes, data)
 
