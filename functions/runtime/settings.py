@@ -60,9 +60,8 @@ def _pem_or_absent(value: str | None) -> str | None:
 
 class Settings(BaseSettings):
     # Python's `re` for the patterns (so `\Z`, not `$`, which lets a final newline
-    # through): these are checked once, at start, and pydantic's default engine, Rust's
-    # regex, holds ~0.5 MiB of compiled automata for them, a tenth of a cold start's
-    # margin (docs/bench.md).
+    # through): they are checked once, at start, and pydantic's default engine, Rust's
+    # regex, would hold ~0.5 MiB of compiled automata for them (docs/bench.md).
     model_config = SettingsConfigDict(
         env_prefix="", case_sensitive=False, extra="ignore", regex_engine="python-re"
     )
