@@ -5,11 +5,11 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 from pydantic.alias_generators import to_camel
 
 from functions.inventory import restock, store
+from functions.names import DisplayName
 from functions.orders.saga import Cents, OneLinePerSku, Quantity
 from functions.runtime.auth import AUTH_RESPONSES, Claims, require
 from functions.runtime.errors import openapi_responses
 from functions.runtime.settings import settings
-from functions.users.names import DisplayName
 
 router = APIRouter(prefix="/products", tags=["inventory"])
 

@@ -17,7 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 from pydantic.alias_generators import to_camel
 
-from functions.users.names import DisplayName
+from functions.names import DisplayName
 
 # A UUIDv7 in canonical form: 74 random bits make ids unguessable, and the
 # time-ordered prefix makes them a stable sort key for pagination.
