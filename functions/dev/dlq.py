@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from functions.deadletter.query import Query
 from functions.dev.table import table
+
+if TYPE_CHECKING:
+    import httpx
 
 _AGO = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -38,13 +39,17 @@ def when(text: str, now: datetime | None = None) -> datetime:
 
 class Client:
     def __init__(self, url: str, token: str, timeout: float = 30) -> None:
-        self.http = httpx.Client(
+        import httpx  # only the commands that call the function pay its import
+
+        self.http: httpx.Client = httpx.Client(
             base_url=f"{url.rstrip('/')}/deadletter",
             headers={"authorization": f"Bearer {token}"},
             timeout=timeout,
         )
 
     def _call(self, method: str, path: str, params: Mapping[str, str] | None = None) -> Any:
+        import httpx
+
         try:
             response = self.http.request(method, path, params=params)
         except httpx.HTTPError as exc:

@@ -1,11 +1,35 @@
-"""`kshop mail`: the mail the local SMTP server kept, newest last."""
+"""`kshop mail`: the mail the local SMTP server kept, newest last.
+
+The server (services.SmtpServer) writes one JSON file per message; this reads
+them, without the servers' drivers, so `kshop mail` starts at once.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import TypedDict
 
-from functions.dev.services import Mail, read_mail
 from functions.dev.table import table
+
+Mail = TypedDict(
+    "Mail",
+    {
+        "to": list[str],
+        "from": str,
+        "subject": str,
+        "date": str,
+        "text": str | None,
+        "html": str | None,
+        "raw": str,
+    },
+)
+"""One received message. `to` and `from` are the SMTP envelope's, so Bcc recipients show."""
+
+
+def read_mail(directory: Path) -> list[Mail]:
+    """The messages stored in directory, oldest first."""
+    return [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]
 
 
 def listing(directory: Path) -> str:

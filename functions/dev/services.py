@@ -28,7 +28,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 from types import TracebackType
-from typing import NoReturn, Self, TypedDict
+from typing import NoReturn, Self
 
 import redis
 from aiosmtpd.controller import Controller
@@ -37,6 +37,8 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from functions.dev.mailbox import Mail, read_mail
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 20.0
@@ -270,26 +272,6 @@ def mongodb_env(url: str) -> dict[str, str]:
     with MongoClient[dict[str, object]](url, serverSelectionTimeoutMS=5000) as client:
         build = client.admin.command("buildInfo")
     return {"MONGODB_MAX_POOL_SIZE": "1"} if "ferretdbVersion" in build else {}
-
-
-Mail = TypedDict(
-    "Mail",
-    {
-        "to": list[str],
-        "from": str,
-        "subject": str,
-        "date": str,
-        "text": str | None,
-        "html": str | None,
-        "raw": str,
-    },
-)
-"""One received message. `to` and `from` are the SMTP envelope's, so Bcc recipients show."""
-
-
-def read_mail(directory: Path) -> list[Mail]:
-    """The messages stored in directory, oldest first."""
-    return [json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))]
 
 
 class _MailStore:

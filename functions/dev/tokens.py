@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from functions.runtime import auth
+from functions.runtime import bearer
 from functions.runtime.settings import Settings
 
 DEV_JWT_SECRET = "kshop-local-development-only-not-a-secret"
@@ -21,4 +21,4 @@ def jwt_secret() -> str:
 
 def mint(sub: str, permissions: Iterable[str], ttl: int = 3600) -> str:
     """A token the functions started by `kshop dev` accept."""
-    return auth.mint(sub, permissions, ttl, config=Settings(jwt_secret=jwt_secret()))
+    return bearer.mint(sub, permissions, ttl, config=Settings(jwt_secret=jwt_secret()))

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from functions import topology
-from functions.dev.services import Mail, read_mail
+from functions.dev.mailbox import Mail, read_mail
 from functions.runtime import clients
 from functions.users import store as users
 from functions.users.model import NewUser

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from functions.dev.services import free_port
-from functions.runtime import auth, codec
+from functions.runtime import bearer, codec
 from functions.runtime.settings import Settings
 from functions.runtime.testing import cloudevent
 from tests.fixtures.services import ServiceEnv
@@ -39,7 +39,7 @@ def post(served: Served, event_type: str, event_id: str, **extensions: str) -> h
 
 
 def summary(served: Served) -> dict[str, object]:
-    token = auth.mint("admin", ["analytics:read"], config=Settings(jwt_secret=SECRET))
+    token = bearer.mint("admin", ["analytics:read"], config=Settings(jwt_secret=SECRET))
     response = httpx.get(
         f"{served.url}/analytics/summary", headers={"authorization": f"Bearer {token}"}, timeout=10
     )

@@ -13,7 +13,7 @@ import pytest
 
 from functions.deadletter.main import function
 from functions.dev.services import free_port
-from functions.runtime import auth, codec
+from functions.runtime import bearer, codec
 from functions.runtime.settings import Settings, settings
 from functions.runtime.testing import Client, cloudevent, running
 from tests.fixtures.services import ServiceEnv
@@ -33,7 +33,7 @@ class Sink:
 
 
 def token(*permissions: str) -> str:
-    return auth.mint("operator", permissions, config=Settings(jwt_secret=SECRET))
+    return bearer.mint("operator", permissions, config=Settings(jwt_secret=SECRET))
 
 
 ALL = {"authorization": f"Bearer {token('dlq:read', 'dlq:replay', 'dlq:delete')}"}

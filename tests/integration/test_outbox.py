@@ -12,7 +12,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from functions.dev.services import free_port
 from functions.runtime import EventData, Function, clients, outbox, tracing
-from functions.runtime.auth import mint
+from functions.runtime.bearer import mint
 from functions.runtime.settings import settings
 from functions.runtime.testing import running
 from functions.users import main as users

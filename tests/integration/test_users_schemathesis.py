@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from functions.dev.services import free_port
-from functions.runtime.auth import mint
+from functions.runtime.bearer import mint
 from functions.runtime.settings import Settings
 from tests.fixtures.services import ServiceEnv
 from tests.support.processes import serve

@@ -12,7 +12,7 @@ import pytest
 from functions.inventory import store as catalogue
 from functions.orders.events import OrderCancelled, OrderCreated, OrderLine
 from functions.runtime.app import Receive, Scope, Send
-from functions.runtime.auth import mint
+from functions.runtime.bearer import mint
 from functions.runtime.settings import settings
 from tests.support.servers import Recorder
 

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from functions.runtime import auth
+from functions.runtime import bearer
 from functions.runtime.errors import Unauthorized
 from functions.runtime.settings import settings
 from functions.runtime.testing import Client, running
@@ -112,7 +112,7 @@ def rsa_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("rsa_settings")
 def test_rs256_tokens_are_checked_with_the_public_key() -> None:
-    assert auth.verify(jwt.encode(claims(), RSA_KEY, algorithm="RS256")).sub == "u-1"
+    assert bearer.verify(jwt.encode(claims(), RSA_KEY, algorithm="RS256")).sub == "u-1"
 
 
 @pytest.mark.usefixtures("rsa_settings")
@@ -120,7 +120,7 @@ def test_hs256_signed_with_the_public_key_is_refused() -> None:
     # The classic confusion: an attacker signs HS256 with the (public) RSA key as secret.
     # PyJWT refuses to sign with a PEM as HMAC key, so the token is made by hand.
     with pytest.raises(Unauthorized):
-        auth.verify(_hmac_token(RSA_PUBLIC.encode()))
+        bearer.verify(_hmac_token(RSA_PUBLIC.encode()))
 
 
 def _hmac_token(key: bytes) -> str:
@@ -143,7 +143,7 @@ def test_es256_with_the_wrong_key_family_is_refused(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("JWT_PUBLIC_KEY", RSA_PUBLIC)
     settings.cache_clear()
     with pytest.raises(Unauthorized):
-        auth.verify(jwt.encode(claims(), EC_KEY, algorithm="ES256"))
+        bearer.verify(jwt.encode(claims(), EC_KEY, algorithm="ES256"))
 
 
 @pytest.mark.parametrize(
@@ -168,16 +168,16 @@ def test_audience_and_issuer_are_checked_when_configured(
     settings.cache_clear()
     token = jwt.encode(claims(**token_claims), SECRET, algorithm="HS256")
     if accepted:
-        assert auth.verify(token).sub == "u-1"
+        assert bearer.verify(token).sub == "u-1"
     else:
         with pytest.raises(Unauthorized):
-            auth.verify(token)
+            bearer.verify(token)
 
 
 def test_minted_tokens_verify_and_carry_permissions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JWT_SECRET", SECRET)
     settings.cache_clear()
-    verified = auth.verify(auth.mint("u-9", ["a", "b"], ttl=60))
+    verified = bearer.verify(bearer.mint("u-9", ["a", "b"], ttl=60))
     assert (verified.sub, verified.permissions) == ("u-9", frozenset({"a", "b"}))
 
 
@@ -185,4 +185,4 @@ def test_minting_without_a_key_says_which_variable_to_set(monkeypatch: pytest.Mo
     monkeypatch.delenv("JWT_SECRET", raising=False)
     settings.cache_clear()
     with pytest.raises(ValueError, match="JWT_SECRET"):
-        auth.mint("u-1", [])
+        bearer.mint("u-1", [])

@@ -19,7 +19,7 @@ from functions.dev.cli import app
 from functions.dev.endpoints import Endpoints
 from functions.dev.services import free_port
 from functions.dev.supervisor import Backoff
-from functions.runtime import auth, codec
+from functions.runtime import bearer, codec
 from functions.runtime.settings import Settings
 from functions.topology import load
 
@@ -167,7 +167,7 @@ def test_token_is_signed_with_the_dev_key_by_default() -> None:
         app, ["token", "--sub", "ada", "--permissions", "dlq:read, analytics:read", "--ttl", "60"]
     )
     assert result.exit_code == 0, result.output
-    claims = auth.verify(result.output.strip(), Settings(jwt_secret=tokens.DEV_JWT_SECRET))
+    claims = bearer.verify(result.output.strip(), Settings(jwt_secret=tokens.DEV_JWT_SECRET))
     assert claims.sub == "ada"
     assert claims.permissions == {"dlq:read", "analytics:read"}
     assert claims.raw["exp"] - claims.raw["iat"] == 60
@@ -177,7 +177,7 @@ def test_token_is_signed_with_jwt_secret_when_set(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("JWT_SECRET", "my-own-secret-of-thirty-two-bytes!")
     token = runner.invoke(app, ["token", "--sub", "ada"]).output.strip()
     assert (
-        auth.verify(token, Settings(jwt_secret="my-own-secret-of-thirty-two-bytes!")).sub == "ada"
+        bearer.verify(token, Settings(jwt_secret="my-own-secret-of-thirty-two-bytes!")).sub == "ada"
     )
 
 
