@@ -1,9 +1,9 @@
 """`kshop`: run every function locally and talk to them: events, tokens, mail, dead letters.
 
-The database drivers behind `kshop dev` and `kshop mail`, FastAPI behind token
-minting, and httpx with the CloudEvents SDK behind `kshop send` are imported by
-the commands that need them: at the top, they would make every command start
-slowly (httpx alone takes ~0.4 s, as it loads its own CLI when rich is installed).
+Each command imports what it needs: the servers' drivers for `kshop dev`, PyJWT
+for `kshop token`, httpx and the CloudEvents SDK for `kshop send`, httpx for
+`kshop dlq`. At the top they would make every command start slowly: httpx alone
+takes ~0.4 s, as it loads its own CLI when rich is installed.
 """
 
 from __future__ import annotations
