@@ -6,10 +6,10 @@ from pydantic.alias_generators import to_camel
 
 from functions.inventory import restock, store
 from functions.names import DisplayName
-from functions.orders.saga import Cents, OneLinePerSku, Quantity
 from functions.runtime.auth import AUTH_RESPONSES, Claims, require
 from functions.runtime.errors import openapi_responses
 from functions.runtime.settings import settings
+from functions.saga import Cents, OneLinePerSku, Quantity
 
 router = APIRouter(prefix="/products", tags=["inventory"])
 

@@ -2,8 +2,8 @@
 
 from pydantic import Field
 
-from functions.orders.saga import Cents, Currency, PaymentToken
 from functions.runtime import EventData
+from functions.saga import Cents, Currency, PaymentToken
 
 
 class InventoryReserved(EventData, type="kshop.inventory.reserved"):

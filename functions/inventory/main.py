@@ -7,9 +7,9 @@ from cloudevents.core.v1.event import CloudEvent
 from functions.inventory import reservations
 from functions.inventory.events import InventoryRejected, InventoryReleased, InventoryReserved
 from functions.orders.events import OrderCancelled, OrderCreated
-from functions.orders.saga import outcome
 from functions.payments.events import PaymentFailed
 from functions.runtime import Event, Function
+from functions.saga import outcome
 from functions.shipping.events import ShipmentCreated
 
 function = Function(

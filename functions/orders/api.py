@@ -13,10 +13,10 @@ from functions.inventory.api import SKU_PATTERN
 from functions.orders import main, store
 from functions.orders.events import CancelReason, OrderLine
 from functions.orders.machine import Fact, Illegal, Status
-from functions.orders.saga import OneLinePerSku, PaymentToken, Quantity
 from functions.runtime import BadRequest, Conflict, NotFound, outbox
 from functions.runtime.auth import AUTH_RESPONSES, Claims, authenticate, require
 from functions.runtime.errors import openapi_responses
+from functions.saga import OneLinePerSku, PaymentToken, Quantity
 
 router = APIRouter(prefix="/orders", tags=["orders"], responses=AUTH_RESPONSES)
 

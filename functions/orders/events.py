@@ -5,8 +5,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
 
-from functions.orders.saga import Cents, Currency, OneLinePerSku, PaymentToken, Quantity
 from functions.runtime import EventData
+from functions.saga import Cents, Currency, OneLinePerSku, PaymentToken, Quantity
 
 CancelReason = Literal["customer", "timeout", "out_of_stock", "payment_declined"]
 

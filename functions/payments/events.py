@@ -1,7 +1,7 @@
 """What the payments function announces. Consumers: orders, shipping, inventory, analytics."""
 
-from functions.orders.saga import Cents, Currency
 from functions.runtime import EventData
+from functions.saga import Cents, Currency
 
 
 class PaymentSucceeded(EventData, type="kshop.payment.succeeded"):

@@ -8,10 +8,10 @@ from cloudevents.core.v1.event import CloudEvent
 
 from functions.inventory.events import InventoryReserved
 from functions.orders.events import OrderCancelled
-from functions.orders.saga import outcome
 from functions.payments import store
 from functions.payments.events import PaymentFailed, PaymentRefunded, PaymentSucceeded
 from functions.runtime import Event, Function
+from functions.saga import outcome
 
 function = Function(
     "payments",

@@ -11,9 +11,9 @@ from cloudevents.core.v1.event import CloudEvent
 
 from functions.orders import store as orders
 from functions.orders.machine import Status
-from functions.orders.saga import outcome
 from functions.payments.events import PaymentSucceeded
 from functions.runtime import Conflict, Event, Function
+from functions.saga import outcome
 from functions.shipping import store
 from functions.shipping.events import ShipmentCreated
 
