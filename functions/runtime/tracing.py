@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from collections.abc import Mapping
 from functools import cache
 from typing import TYPE_CHECKING
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+# How long the event loop may wait for the GIL while the exporter's thread holds
+# it; CPython's default is 5 ms (docs/bench.md, Span export).
+EXPORT_SWITCH_INTERVAL = 0.0005
 _provider: TracerProvider | None = None
 
 
@@ -55,6 +59,10 @@ def provider() -> TracerProvider:
                 schedule_delay_millis=_unless_set("OTEL_BSP_SCHEDULE_DELAY", 200),
             )
             _provider.add_span_processor(processor)
+            # Whenever an event arrives while that thread encodes, the loop waits
+            # up to one switch interval for the GIL: shorter turns keep that wait
+            # well under the latency the spans are meant to explain.
+            sys.setswitchinterval(min(sys.getswitchinterval(), EXPORT_SWITCH_INTERVAL))
         trace.set_tracer_provider(_provider)
     return _provider
 

@@ -196,6 +196,30 @@ async def test_the_sdk_s_batch_variables_win_over_kshop_s_defaults() -> None:
     assert max(sizes) <= 10
 
 
+SWITCH_INTERVAL = """
+import sys
+from functions.runtime import tracing
+tracing.tracer().start_span("x").end()
+print(sys.getswitchinterval())
+"""
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"), [("http://127.0.0.1:9/", tracing.EXPORT_SWITCH_INTERVAL), ("", 0.005)]
+)
+async def test_exporting_shortens_the_gil_switch_interval(endpoint: str, expected: float) -> None:
+    # The exporter thread encodes whole batches holding the GIL; the event loop
+    # must not wait CPython's default 5 ms for it. Without export there is no
+    # such thread, and the interpreter's default stays.
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SWITCH_INTERVAL, env=env, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    assert process.returncode == 0
+    assert float(out) == pytest.approx(expected)
+
+
 KNATIVE = {"FUNCTION": "users", "K_SERVICE": "kshop-users", "K_REVISION": "kshop-users-00002"}
 
 
