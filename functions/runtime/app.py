@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
@@ -215,8 +216,6 @@ class FunctionApp:
 def process_age() -> float:
     """Seconds since this process was exec'd, from the kernel's own clock."""
     try:
-        import os
-
         with open("/proc/self/stat") as stat:
             start_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
         with open("/proc/uptime") as uptime:
